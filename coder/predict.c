@@ -1,0 +1,316 @@
+/* The predictor chunk method: windows advanced in lockstep over one shared
+ * range-coder stream, every model table validated before use; and the
+ * order-0 test predictor. */
+#include "coder/predict.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "coder/rc.h"
+#include "common/bytes.h"
+
+/* The per-run buffers: window pointers and one table per window. */
+struct predict_run {
+	const uint8_t **windows;
+	uint32_t (*freq)[256];
+	size_t nwin;
+	size_t last; /* length of the last window, in [1, window] */
+	void *state; /* the predictor's own run state */
+	int begun;
+};
+
+static enum btz_status run_open(struct predict_run *pr,
+				const struct btz_predictor *pred,
+				const uint8_t *base, size_t n,
+				struct btz_error *err)
+{
+	size_t bytes;
+
+	pr->windows = NULL;
+	pr->freq = NULL;
+	pr->state = NULL;
+	pr->begun = 0;
+	if (pred == NULL || pred->predict == NULL || pred->window == 0)
+		return btz_fail(err, BTZ_E_ARG,
+				"predictor: missing predict function or "
+				"zero window");
+	pr->nwin = (n - 1) / pred->window + 1;
+	pr->last = n - (pr->nwin - 1) * pred->window;
+	if (btz_mul_overflow(pr->nwin, sizeof(*pr->freq), &bytes))
+		return btz_fail(err, BTZ_E_LIMIT,
+				"predictor: %zu windows is too many", pr->nwin);
+	pr->windows = malloc(pr->nwin * sizeof(*pr->windows));
+	pr->freq = malloc(bytes);
+	if (pr->windows == NULL || pr->freq == NULL)
+		return btz_fail(err, BTZ_E_NOMEM,
+				"predictor: no memory for %zu windows",
+				pr->nwin);
+	for (size_t i = 0; i < pr->nwin; i++)
+		pr->windows[i] = base + i * pred->window;
+	if (pred->begin != NULL) {
+		BTZ_TRY(pred->begin(pred->ctx, pr->nwin, &pr->state, err));
+		pr->begun = 1;
+	}
+	return BTZ_OK;
+}
+
+static void run_close(struct predict_run *pr, const struct btz_predictor *pred)
+{
+	if (pr->begun && pred->end != NULL)
+		pred->end(pred->ctx, pr->state);
+	free(pr->windows);
+	free(pr->freq);
+}
+
+/* Windows still having a byte at pos: all, or all but the short last. */
+static size_t run_active(const struct predict_run *pr, size_t pos)
+{
+	return pos < pr->last ? pr->nwin : pr->nwin - 1;
+}
+
+static enum btz_status run_predict(struct predict_run *pr,
+				   const struct btz_predictor *pred,
+				   size_t active, size_t pos,
+				   struct btz_error *err)
+{
+	enum btz_status s;
+
+	s = pred->predict(pred->ctx, pr->state,
+			  (const uint8_t *const *)pr->windows, active, pos,
+			  pr->freq, err);
+	if (s != BTZ_OK && err != NULL)
+		btz_fail_prefix(err, "predictor at position %zu", pos);
+	return s;
+}
+
+/* Validates a model's table while building its cumulative form: one pass,
+ * since both are needed for every coded byte. */
+static enum btz_status table_cum(const uint32_t freq[256], uint32_t cum[257],
+				 size_t win, size_t pos, struct btz_error *err)
+{
+	uint64_t acc = 0;
+	int zero = -1;
+
+	for (int s = 0; s < 256; s++) {
+		cum[s] = (uint32_t)acc;
+		acc += freq[s];
+		if (freq[s] == 0 && zero < 0)
+			zero = s;
+	}
+	cum[256] = (uint32_t)acc;
+	if (zero >= 0)
+		return btz_fail(err, BTZ_E_MODEL,
+				"predictor gave an invalid table for window "
+				"%zu, position %zu: frequency of byte %d is 0",
+				win, pos, zero);
+	if (acc != BTZ_RC_TOTAL)
+		return btz_fail(err, BTZ_E_MODEL,
+				"predictor gave an invalid table for window "
+				"%zu, position %zu: total %" PRIu64
+				", not 2^%d", win, pos, acc,
+				BTZ_RC_TOTAL_BITS);
+	return BTZ_OK;
+}
+
+enum btz_status btz_predict_encode(const struct btz_predictor *pred,
+				   const uint8_t *in, size_t n, uint8_t *out,
+				   size_t cap, size_t *out_size,
+				   struct btz_error *err)
+{
+	struct predict_run pr;
+	struct btz_rc_enc rc;
+	uint32_t cum[257];
+	enum btz_status s;
+
+	*out_size = 0;
+	if (n == 0)
+		return BTZ_OK; /* an empty stream flushes to 0 bytes */
+	s = run_open(&pr, pred, in, n, err);
+	if (s != BTZ_OK)
+		goto done;
+	btz_rc_enc_init(&rc, out, cap);
+	for (size_t pos = 0; pos < pred->window; pos++) {
+		size_t active = run_active(&pr, pos);
+
+		if (active == 0)
+			break;
+		s = run_predict(&pr, pred, active, pos, err);
+		if (s != BTZ_OK)
+			goto done;
+		for (size_t i = 0; i < active; i++) {
+			unsigned b = pr.windows[i][pos];
+
+			s = table_cum(pr.freq[i], cum, i, pos, err);
+			if (s != BTZ_OK)
+				goto done;
+			s = btz_rc_enc_put_cum(&rc, cum[b], pr.freq[i][b]);
+			if (s != BTZ_OK)
+				goto full;
+		}
+	}
+	s = btz_rc_enc_finish(&rc, out_size);
+full:
+	if (s == BTZ_E_BUF)
+		btz_fail(err, s, "predictor: coded data exceeds %zu bytes",
+			 cap);
+done:
+	run_close(&pr, pred);
+	return s;
+}
+
+enum btz_status btz_predict_decode(const struct btz_predictor *pred,
+				   const uint8_t *in, size_t in_size,
+				   uint8_t *out, size_t n,
+				   struct btz_error *err)
+{
+	struct predict_run pr;
+	struct btz_rc_dec rc;
+	uint32_t cum[257];
+	enum btz_status s;
+
+	if (n == 0) {
+		if (in_size != 0)
+			return btz_fail(err, BTZ_E_CORRUPT,
+					"predictor: %zu coded bytes for an "
+					"empty chunk", in_size);
+		return BTZ_OK;
+	}
+	s = run_open(&pr, pred, out, n, err);
+	if (s != BTZ_OK)
+		goto done;
+	btz_rc_dec_init(&rc, in, in_size);
+	for (size_t pos = 0; pos < pred->window; pos++) {
+		size_t active = run_active(&pr, pos);
+
+		if (active == 0)
+			break;
+		s = run_predict(&pr, pred, active, pos, err);
+		if (s != BTZ_OK)
+			goto done;
+		for (size_t i = 0; i < active; i++) {
+			s = table_cum(pr.freq[i], cum, i, pos, err);
+			if (s != BTZ_OK)
+				goto done;
+			/* windows[] points into out: the model sees what
+			 * was decoded so far. */
+			out[i * pred->window + pos] =
+				(uint8_t)btz_rc_dec_get_cum(&rc, cum);
+		}
+	}
+	s = btz_rc_dec_finish(&rc);
+	if (s != BTZ_OK)
+		btz_fail(err, s, "predictor: coded data is damaged "
+			 "(%zu bytes read of %zu)", rc.pos, in_size);
+done:
+	run_close(&pr, pred);
+	return s;
+}
+
+/* Order-0 test predictor. Counts start at 1 and grow by 32 per byte, so
+ * after pos bytes they total 256 + 32 pos. */
+#define ORDER0_STEP 32
+#define ORDER0_POS_MAX ((size_t)1 << 24)
+
+struct order0_win {
+	const uint8_t *base; /* the window the counts describe */
+	size_t known;        /* counts cover base[0, known) */
+	uint32_t cnt[256];
+};
+
+struct order0_run {
+	size_t nwin;
+	struct order0_win w[];
+};
+
+static void order0_reset(struct order0_win *w, const uint8_t *base)
+{
+	w->base = base;
+	w->known = 0;
+	for (int s = 0; s < 256; s++)
+		w->cnt[s] = 1;
+}
+
+static enum btz_status order0_begin(void *ctx, size_t nwin, void **run,
+				    struct btz_error *err)
+{
+	struct order0_run *r;
+	size_t bytes;
+
+	(void)ctx;
+	if (btz_mul_overflow(nwin, sizeof(r->w[0]), &bytes) ||
+	    btz_add_overflow(bytes, sizeof(*r), &bytes))
+		return btz_fail(err, BTZ_E_LIMIT, "order0: too many windows");
+	r = malloc(bytes);
+	if (r == NULL)
+		return btz_fail(err, BTZ_E_NOMEM, "order0: no memory for "
+				"%zu windows", nwin);
+	r->nwin = nwin;
+	for (size_t i = 0; i < nwin; i++)
+		order0_reset(&r->w[i], NULL);
+	*run = r;
+	return BTZ_OK;
+}
+
+static void order0_end(void *ctx, void *run)
+{
+	(void)ctx;
+	free(run);
+}
+
+/* Scales counts totalling tot to 2^24: 1 + floor(cnt * (2^24 - 256) / tot)
+ * per byte, via a 32.32 fixed-point factor (cnt <= tot keeps the product
+ * below 2^56); the floors' shortfall goes to the most frequent byte. */
+static void order0_scale(const uint32_t cnt[256], uint64_t tot,
+			 uint32_t freq[256])
+{
+	uint64_t k = ((uint64_t)(BTZ_RC_TOTAL - 256) << 32) / tot;
+	uint32_t sum = 0;
+	int best = 0;
+
+	for (int s = 0; s < 256; s++) {
+		freq[s] = 1 + (uint32_t)((cnt[s] * k) >> 32);
+		sum += freq[s];
+		if (cnt[s] > cnt[best])
+			best = s;
+	}
+	freq[best] += BTZ_RC_TOTAL - sum;
+}
+
+static enum btz_status order0_predict(void *ctx, void *run,
+				      const uint8_t *const *windows,
+				      size_t nwin, size_t pos,
+				      uint32_t (*freq)[256],
+				      struct btz_error *err)
+{
+	struct order0_run *r = run;
+
+	(void)ctx;
+	if (r == NULL || nwin > r->nwin)
+		return btz_fail(err, BTZ_E_ARG, "order0: %zu windows, run "
+				"has %zu", nwin, r == NULL ? 0 : r->nwin);
+	if (pos >= ORDER0_POS_MAX)
+		return btz_fail(err, BTZ_E_LIMIT, "order0: position %zu "
+				"beyond 2^24", pos);
+	for (size_t i = 0; i < nwin; i++) {
+		struct order0_win *w = &r->w[i];
+
+		if (w->base != windows[i] || w->known > pos)
+			order0_reset(w, windows[i]);
+		for (; w->known < pos; w->known++)
+			w->cnt[windows[i][w->known]] += ORDER0_STEP;
+		order0_scale(w->cnt, 256 + (uint64_t)ORDER0_STEP * pos,
+			     freq[i]);
+	}
+	return BTZ_OK;
+}
+
+struct btz_predictor btz_predictor_order0(size_t window)
+{
+	return (struct btz_predictor){
+		.ctx = NULL,
+		.window = window,
+		.begin = order0_begin,
+		.predict = order0_predict,
+		.end = order0_end,
+	};
+}

@@ -1,0 +1,66 @@
+/* Chunk methods: something that turns a chunk into bytes and back.
+ * The container knows methods only by id and through this interface; the
+ * built-in ones (stored, lzma2, repeat) live in method.c, and a model
+ * method plugs in by filling a struct btz_method (ids 0x80 + model index). */
+#ifndef BTZ_FORMAT_METHOD_H
+#define BTZ_FORMAT_METHOD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "format/btz.h"
+
+enum btz_method_id {
+	BTZ_METHOD_STORED = 0x00,
+	BTZ_METHOD_LZMA2 = 0x01,
+	BTZ_METHOD_REPEAT = 0x02,
+	BTZ_METHOD_MODEL0 = 0x80, /* model k of the index's table: 0x80 + k */
+};
+
+struct btz_method {
+	uint8_t id;
+	const char *name;
+	void *ctx;
+	/* Codes in[0, n) into out[0, cap); BTZ_E_BUF when it does not fit,
+	 * which makes the caller keep a cheaper method. Must be thread-safe. */
+	enum btz_status (*encode)(void *ctx, const uint8_t *in, size_t n,
+				  uint8_t *out, size_t cap, size_t *out_size,
+				  struct btz_error *err);
+	/* Decodes exactly raw bytes, consuming exactly n; anything else is
+	 * BTZ_E_CORRUPT. Must not crash on hostile input. */
+	enum btz_status (*decode)(void *ctx, const uint8_t *in, size_t n,
+				  uint8_t *out, size_t raw,
+				  struct btz_error *err);
+};
+
+/* The LZMA2 fallback at the given preset (0-9, | BTZ_LZMA_EXTREME). */
+#define BTZ_LZMA_EXTREME 0x80000000u
+void btz_method_lzma2(struct btz_method *m, uint32_t *preset);
+
+/* A table from method id to implementation; NULL = unavailable. Stored and
+ * repeat are always present. */
+struct btz_methods {
+	const struct btz_method *by_id[256];
+};
+
+void btz_methods_init(struct btz_methods *ms);
+
+/* Codes one chunk with the smallest of: repeat (constant chunks), each
+ * candidate, and stored. out and scratch must hold n bytes each; the
+ * result is left in out. Fills c->method,
+ * c->coded_size, c->raw_size, and c->checksum (seeded with offset). */
+enum btz_status btz_chunk_encode(const struct btz_method *const *cand,
+				 size_t ncand, const uint8_t *in, size_t n,
+				 uint64_t offset, uint8_t *out, uint8_t *scratch,
+				 struct btz_chunk *c, struct btz_error *err);
+
+/* Decodes a chunk's payload and verifies its checksum. */
+enum btz_status btz_chunk_decode(const struct btz_methods *ms,
+				 const struct btz_chunk *c, const uint8_t *in,
+				 uint8_t *out, struct btz_error *err);
+
+uint64_t btz_chunk_checksum(const uint8_t *p, size_t n, uint64_t offset);
+const char *btz_method_name(const struct btz_methods *ms, uint8_t id);
+
+#endif

@@ -583,6 +583,43 @@ static void fill_text(uint8_t *p, size_t n, uint64_t *rng)
 	}
 }
 
+/* The order-0 predictor's tables, and its recovery when calls skip back
+ * or switch windows (the state must never leak between them). */
+static void test_order0(void)
+{
+	static const uint8_t text[] = "aababcabcdabcde";
+	const uint8_t *w = text, *w2 = text + 1;
+	struct btz_predictor p = btz_predictor_order0(64);
+	uint32_t f[1][256], g[1][256];
+	void *run = NULL, *fresh = NULL;
+
+	CHECK_EQ(p.begin(p.ctx, 1, &run, NULL), BTZ_OK);
+	CHECK_EQ(p.predict(p.ctx, run, &w, 1, 0, f, NULL), BTZ_OK);
+	for (int s = 0; s < 256; s++)
+		CHECK_EQ(f[0][s], BTZ_RC_TOTAL / 256);
+	CHECK_EQ(p.predict(p.ctx, run, &w, 1, 3, f, NULL), BTZ_OK);
+	CHECK_EQ(btz_rc_freq_check(f[0]), BTZ_OK);
+	CHECK_OP(f[0]['a'], >, f[0]['b']);
+	CHECK_OP(f[0]['b'], >, f[0]['c']);
+	CHECK_EQ(f[0]['c'], f[0]['z']);
+	/* Forward to 12, back to 5, then another window at 5: each must
+	 * match a fresh run. */
+	CHECK_EQ(p.predict(p.ctx, run, &w, 1, 12, f, NULL), BTZ_OK);
+	CHECK_EQ(p.predict(p.ctx, run, &w, 1, 5, f, NULL), BTZ_OK);
+	CHECK_EQ(p.begin(p.ctx, 1, &fresh, NULL), BTZ_OK);
+	CHECK_EQ(p.predict(p.ctx, fresh, &w, 1, 5, g, NULL), BTZ_OK);
+	CHECK(memcmp(f, g, sizeof(f)) == 0);
+	p.end(p.ctx, fresh);
+	CHECK_EQ(p.predict(p.ctx, run, &w2, 1, 5, f, NULL), BTZ_OK);
+	CHECK_EQ(p.begin(p.ctx, 1, &fresh, NULL), BTZ_OK);
+	CHECK_EQ(p.predict(p.ctx, fresh, &w2, 1, 5, g, NULL), BTZ_OK);
+	CHECK(memcmp(f, g, sizeof(f)) == 0);
+	p.end(p.ctx, fresh);
+	/* More windows than the run was made for is an error, not a crash. */
+	CHECK_EQ(p.predict(p.ctx, run, &w, 2, 0, f, NULL), BTZ_E_ARG);
+	p.end(p.ctx, run);
+}
+
 static void test_predict_roundtrip(void)
 {
 	static const size_t windows[] = { 1, 7, 64, 1000 };
@@ -804,6 +841,7 @@ int main(void)
 	test_buf_limit();
 	test_garbage();
 	test_extreme();
+	test_order0();
 	test_predict_roundtrip();
 	test_predict_errors();
 	test_predict_corrupt();

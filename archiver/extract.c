@@ -119,6 +119,11 @@ static enum btz_status get_chunk(struct btz_dstream *ds, size_t ci,
 				 const uint8_t **data, struct btz_error *err)
 {
 	if (ds->cur != NULL && ds->cur->chunk == ci) {
+		/* A failed chunk fails every member that shares it. */
+		if (ds->cur->st != BTZ_OK) {
+			*err = ds->cur->err;
+			return ds->cur->st;
+		}
 		*data = ds->cur->raw;
 		return BTZ_OK;
 	}
@@ -189,7 +194,7 @@ enum btz_status btz_member_read(struct btz_dstream *ds,
 			return err->status ? err->status : BTZ_E_IO;
 		done += take;
 	}
-	if (XXH3_64bits_digest(&h) != m->checksum)
+	if (!BTZ_SUM_OK(XXH3_64bits_digest(&h), m->checksum))
 		return btz_fail(err, BTZ_E_CHECKSUM,
 				"content checksum mismatch");
 	return BTZ_OK;

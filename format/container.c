@@ -51,7 +51,7 @@ enum btz_status btz_header_decode(const uint8_t in[BTZ_HEADER_SIZE],
 
 	if (memcmp(in, btz_magic, 8) != 0)
 		return btz_fail(err, BTZ_E_CORRUPT, "not a btz archive");
-	if (btz_get_le64(in + 24) != XXH3_64bits_withSeed(in, 24, 0))
+	if (!BTZ_SUM_OK(btz_get_le64(in + 24), XXH3_64bits_withSeed(in, 24, 0)))
 		return btz_fail(err, BTZ_E_CHECKSUM, "header checksum mismatch");
 	if (btz_get_le16(in + 8) != BTZ_VERSION)
 		return btz_fail(err, BTZ_E_UNSUPPORTED,
@@ -84,7 +84,8 @@ enum btz_status btz_footer_decode(const uint8_t in[BTZ_FOOTER_SIZE],
 	if (memcmp(in + 28, end_magic, 4) != 0)
 		return btz_fail(err, BTZ_E_CORRUPT,
 				"no footer (truncated or not a btz archive)");
-	if (btz_get_le32(in + 24) != (uint32_t)XXH3_64bits_withSeed(in, 24, 0))
+	if (!BTZ_SUM_OK(btz_get_le32(in + 24),
+			(uint32_t)XXH3_64bits_withSeed(in, 24, 0)))
 		return btz_fail(err, BTZ_E_CHECKSUM, "footer checksum mismatch");
 	f->index_offset = btz_get_le64(in);
 	f->index_size = btz_get_le64(in + 8);

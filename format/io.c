@@ -182,7 +182,8 @@ enum btz_status btz_reader_open(struct btz_reader *r, int fd,
 		return btz_fail(err, BTZ_E_NOMEM, "out of memory for index");
 	s = btz_pread_all(fd, ixbuf, f.index_size, f.index_offset, err);
 	if (s == BTZ_OK &&
-	    XXH3_64bits_withSeed(ixbuf, f.index_size, 0) != f.index_checksum)
+	    !BTZ_SUM_OK(XXH3_64bits_withSeed(ixbuf, f.index_size, 0),
+			f.index_checksum))
 		s = btz_fail(err, BTZ_E_CHECKSUM, "index checksum mismatch");
 	if (s == BTZ_OK)
 		s = btz_index_decode(ixbuf, f.index_size, f.index_offset,

@@ -218,7 +218,8 @@ enum btz_status btz_chunk_decode(const struct btz_methods *ms,
 				c->method);
 	}
 	BTZ_TRY(m->decode(m->ctx, in, c->coded_size, out, c->raw_size, err));
-	if (btz_chunk_checksum(out, c->raw_size, c->offset) != c->checksum)
+	if (!BTZ_SUM_OK(btz_chunk_checksum(out, c->raw_size, c->offset),
+			c->checksum))
 		return btz_fail(err, BTZ_E_CHECKSUM,
 				"checksum mismatch (data is corrupt)");
 	return BTZ_OK;

@@ -70,6 +70,17 @@ void btz_note(const char *fmt, ...)
 	va_end(ap);
 }
 
+void btz_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (btz_quiet)
+		return;
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
 int btz_exit_status(void)
 {
 	return exit_status;
@@ -168,7 +179,7 @@ int btz_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int tmp_register(char *p)
+int btz_tmp_register(char *p)
 {
 	for (int i = 0; i < MAX_TMP; i++)
 		if (tmp_paths[i] == NULL) {
@@ -178,7 +189,7 @@ static int tmp_register(char *p)
 	return -1;
 }
 
-static void tmp_unregister(char *p)
+void btz_tmp_unregister(char *p)
 {
 	for (int i = 0; i < MAX_TMP; i++)
 		if (tmp_paths[i] == p)
@@ -227,7 +238,7 @@ int btz_out_open(struct btz_out *o, const char *path, int force,
 	/* A hidden name beside the target keeps the rename on one file
 	 * system and out of the way of globs. */
 	sprintf(o->tmp, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
-	if (tmp_register(o->tmp) != 0) {
+	if (btz_tmp_register(o->tmp) != 0) {
 		btz_error("too many open outputs");
 		btz_out_abort(o);
 		return -1;
@@ -235,7 +246,7 @@ int btz_out_open(struct btz_out *o, const char *path, int force,
 	o->fd = mkstemp(o->tmp);
 	if (o->fd < 0) {
 		btz_error("%s: cannot create: %s", path, strerror(errno));
-		tmp_unregister(o->tmp);
+		btz_tmp_unregister(o->tmp);
 		btz_out_abort(o);
 		return -1;
 	}
@@ -264,7 +275,7 @@ int btz_out_commit(struct btz_out *o)
 		ret = -1;
 		unlink(o->tmp);
 	}
-	tmp_unregister(o->tmp);
+	btz_tmp_unregister(o->tmp);
 	free(o->tmp);
 	free(o->final);
 	o->tmp = o->final = NULL;
@@ -280,7 +291,7 @@ void btz_out_abort(struct btz_out *o)
 	o->fd = -1;
 	if (o->tmp != NULL) {
 		unlink(o->tmp);
-		tmp_unregister(o->tmp);
+		btz_tmp_unregister(o->tmp);
 	}
 	free(o->tmp);
 	free(o->final);

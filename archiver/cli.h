@@ -18,6 +18,11 @@ void btz_cli_init(const char *argv0);
 void btz_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void btz_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void btz_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like a warning, but the exit status stays 0 (tar's name stripping). */
+void btz_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Files removed if a fatal signal arrives while they are being written. */
+int btz_tmp_register(char *path);
+void btz_tmp_unregister(char *path);
 int btz_exit_status(void);
 /* Prints the error, removes temporary outputs and exits 1. */
 void btz_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -54,6 +54,8 @@ struct packer {
 	ino_t out_ino;
 	int out_is_file;
 	int warned_strip;
+	char **links; /* see relink_with_data */
+	size_t nlinks;
 	uint8_t *rdbuf;
 };
 
@@ -248,6 +250,59 @@ static void pack_stdin(struct packer *pk)
 		btz_die("(stdin): cannot read");
 }
 
+/* cpio (newc) stores a link set's data with its last name, which
+ * libarchive reports as a hard link carrying data; the earlier names came
+ * as an empty file and links to it. btz keeps data with the first member
+ * of a set: the empty file and its links are taken out of the index (they
+ * hold no data, so no offset moves), the data is stored under the file's
+ * name, and the links, this name included, follow it. With no such
+ * target, the data is kept as a separate file. */
+static void relink_with_data(struct packer *pk, struct btz_member *m)
+{
+	struct btz_index *ix = &pk->w.ix;
+	struct btz_error err;
+	size_t i = ix->nmembers;
+
+	while (i > 0 && strcmp(ix->members[i - 1].path, m->target) != 0)
+		i--;
+	if (i == 0 || ix->members[i - 1].type != BTZ_TYPE_FILE ||
+	    ix->members[i - 1].size != 0) {
+		btz_warn("%s: hard link with its own data, stored as a "
+			 "separate file", m->path);
+		m->type = BTZ_TYPE_FILE;
+		m->target = NULL;
+		return;
+	}
+	i--;
+	pk->nlinks = 0;
+	for (size_t k = ix->nmembers; k-- > i + 1;) {
+		const struct btz_member *l = &ix->members[k];
+
+		if (l->type != BTZ_TYPE_HARDLINK ||
+		    strcmp(l->target, m->target) != 0)
+			continue;
+		pk->links = realloc(pk->links,
+				    (pk->nlinks + 1) * sizeof(*pk->links));
+		if (pk->links == NULL ||
+		    (pk->links[pk->nlinks] = strdup(l->path)) == NULL)
+			btz_die("out of memory");
+		pk->nlinks++;
+		if (btz_index_drop_member(ix, k, &err) != BTZ_OK)
+			btz_die("%s: %s", m->path, err.msg);
+	}
+	if (btz_index_drop_member(ix, i, &err) != BTZ_OK)
+		btz_die("%s: %s", m->path, err.msg);
+	pk->links = realloc(pk->links, (pk->nlinks + 1) * sizeof(*pk->links));
+	if (pk->links == NULL ||
+	    (pk->links[pk->nlinks] = strdup(m->path)) == NULL)
+		btz_die("out of memory");
+	pk->nlinks++;
+	/* This entry's data goes under the target's name. */
+	m->path = m->target;
+	m->target = NULL;
+	m->type = BTZ_TYPE_FILE;
+}
+
 /* One entry from libarchive (disk walk or archive import). */
 static void pack_entry(struct packer *pk, struct archive *a,
 		       struct archive_entry *e)
@@ -286,7 +341,7 @@ static void pack_entry(struct packer *pk, struct archive *a,
 		goto out;
 	}
 	if ((stripped || st2) && !pk->warned_strip) {
-		btz_warn("removing leading '/' and '../' from member names");
+		btz_info("removing leading '/' and '../' from member names");
 		pk->warned_strip = 1;
 	}
 	if (strlen(name) > BTZ_PATH_MAX) {
@@ -295,8 +350,23 @@ static void pack_entry(struct packer *pk, struct archive *a,
 		goto out;
 	}
 	m.path = name;
+	if (m.type == BTZ_TYPE_HARDLINK && archive_entry_size_is_set(e) &&
+	    archive_entry_size(e) > 0)
+		relink_with_data(pk, &m);
 	if (m.type == BTZ_TYPE_FILE) {
-		pack_file(pk, &m, ar_read, a, ar_why, shown);
+		int ok = pack_file(pk, &m, ar_read, a, ar_why, shown) == 0;
+
+		/* The links of a relinked set, oldest first (see above). */
+		m.type = BTZ_TYPE_HARDLINK;
+		m.modality = BTZ_MOD_OTHER;
+		m.target = m.path;
+		while (pk->nlinks > 0) {
+			m.path = pk->links[--pk->nlinks];
+			if (ok && btz_writer_add_member(&pk->w, &m, &err) !=
+				      BTZ_OK)
+				btz_warn("%s: %s, skipped", m.path, err.msg);
+			free(m.path);
+		}
 	} else if (btz_writer_add_member(&pk->w, &m, &err) != BTZ_OK) {
 		btz_warn("%s: %s, skipped", shown, err.msg);
 	}
@@ -605,6 +675,7 @@ int main(int argc, char **argv)
 	}
 	free(pk.ring);
 	free(pk.rdbuf);
+	free(pk.links);
 	free(defout);
 	return btz_exit_status();
 }

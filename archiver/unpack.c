@@ -406,13 +406,124 @@ static void run_stdout(struct unpacker *u, int nargs)
 	btz_dstream_free(&ds);
 }
 
+/* A fresh name beside path, reserved on disk, for replacing an existing
+ * file atomically: extract there, then rename over the original. */
+static char *sibling_tmp(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	char *t = malloc(strlen(path) + 16);
+	int fd;
+
+	if (t == NULL)
+		return NULL;
+	sprintf(t, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
+	fd = mkstemp(t);
+	if (fd < 0) {
+		free(t);
+		return NULL;
+	}
+	close(fd);
+	return t;
+}
+
+static void skip_data(struct unpacker *u, struct btz_dstream *ds,
+		      const struct btz_member *m)
+{
+	struct btz_error err;
+
+	/* Decoded anyway: the stream must stay in step for later members. */
+	if (m->type == BTZ_TYPE_FILE &&
+	    btz_member_read(ds, m, NULL, NULL, &err) != BTZ_OK)
+		member_error(u, m, &err);
+}
+
+/* One member through libarchive's disk writer. A file that already
+ * exists is left alone without -f, and with -f replaced only once its new
+ * contents are complete and verified; a file that fails is removed. */
+static void extract_member(struct unpacker *u, struct btz_dstream *ds,
+			   struct archive *a, struct archive_entry *e,
+			   const struct btz_member *m, int force)
+{
+	struct disk_ctx d = { u, a };
+	struct btz_error err;
+	struct stat st;
+	char *tmp = NULL, *written;
+	int r;
+
+	if (m->type == BTZ_TYPE_FILE && lstat(m->path, &st) == 0) {
+		if (!force) {
+			btz_error("%s: member %s: already exists (use -f to "
+				  "overwrite)", u->name, m->path);
+			skip_data(u, ds, m);
+			return;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			btz_error("%s: member %s: is a directory", u->name,
+				  m->path);
+			skip_data(u, ds, m);
+			return;
+		}
+		tmp = sibling_tmp(m->path);
+		if (tmp == NULL) {
+			btz_error("%s: member %s: cannot create a temporary "
+				  "file beside it: %s", u->name, m->path,
+				  strerror(errno));
+			skip_data(u, ds, m);
+			return;
+		}
+	}
+	btz_member_to_entry(m, e);
+	if (tmp != NULL)
+		archive_entry_set_pathname(e, tmp);
+	r = archive_write_header(a, e);
+	if (r < ARCHIVE_WARN) {
+		btz_error("%s: member %s: %s", u->name, m->path,
+			  archive_error_string(a));
+		skip_data(u, ds, m);
+		if (tmp != NULL)
+			unlink(tmp);
+		free(tmp);
+		return;
+	}
+	if (r == ARCHIVE_WARN)
+		btz_warn("%s: member %s: %s", u->name, m->path,
+			 archive_error_string(a));
+	written = tmp != NULL ? tmp : m->path;
+	if (m->type == BTZ_TYPE_FILE)
+		btz_tmp_register(written);
+	if (btz_member_read(ds, m, disk_sink, &d, &err) != BTZ_OK) {
+		member_error(u, m, &err);
+		archive_write_finish_entry(a);
+		/* Never leave a partial file behind; only what we created. */
+		unlink(written);
+		btz_tmp_unregister(written);
+		free(tmp);
+		return;
+	}
+	r = archive_write_finish_entry(a);
+	if (m->type == BTZ_TYPE_FILE)
+		btz_tmp_unregister(written);
+	if (r < ARCHIVE_WARN)
+		btz_error("%s: member %s: %s", u->name, m->path,
+			  archive_error_string(a));
+	else if (r == ARCHIVE_WARN)
+		btz_warn("%s: member %s: %s", u->name, m->path,
+			 archive_error_string(a));
+	if (tmp != NULL && rename(tmp, m->path) != 0) {
+		btz_error("%s: member %s: cannot replace: %s", u->name,
+			  m->path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+}
+
 static void run_extract(struct unpacker *u, int force, int absolute)
 {
 	struct archive *a = archive_write_disk_new();
 	struct archive_entry *e = archive_entry_new();
 	struct btz_dstream ds;
 	struct btz_error err;
-	struct disk_ctx d = { u, a };
 	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM;
 
 	if (a == NULL || e == NULL)
@@ -423,58 +534,18 @@ static void run_extract(struct unpacker *u, int force, int absolute)
 		flags |= ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 			 ARCHIVE_EXTRACT_SECURE_SYMLINKS |
 			 ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-	if (force) {
-		/* Replace atomically where libarchive can (3.6+). */
-#ifdef ARCHIVE_EXTRACT_SAFE_WRITES
-		flags |= ARCHIVE_EXTRACT_SAFE_WRITES;
-#else
-		flags |= ARCHIVE_EXTRACT_UNLINK;
-#endif
-	} else {
-		flags |= ARCHIVE_EXTRACT_NO_OVERWRITE;
-	}
+	/* Files are replaced by extract_member itself; -f lets libarchive
+	 * replace other kinds (a symlink where a link is to go, say). */
+	flags |= force ? ARCHIVE_EXTRACT_UNLINK : ARCHIVE_EXTRACT_NO_OVERWRITE;
 	archive_write_disk_set_options(a, flags);
 	archive_write_disk_set_standard_lookup(a);
 	if (btz_dstream_init(&ds, &u->r, &u->ms, u->pool, u->nring, u->sel,
 			     &err) != BTZ_OK)
 		btz_die("%s: %s", u->name, err.msg);
-	for (size_t i = 0; i < u->r.ix.nmembers; i++) {
-		const struct btz_member *m = &u->r.ix.members[i];
-		int r;
-
-		if (!u->sel[i])
-			continue;
-		btz_member_to_entry(m, e);
-		r = archive_write_header(a, e);
-		if (r < ARCHIVE_WARN) {
-			btz_error("%s: member %s: %s", u->name, m->path,
-				  archive_error_string(a));
-			/* Skip its data so the stream stays in step. */
-			if (m->type == BTZ_TYPE_FILE &&
-			    btz_member_read(&ds, m, NULL, NULL, &err) != BTZ_OK)
-				member_error(u, m, &err);
-			continue;
-		}
-		if (r == ARCHIVE_WARN)
-			btz_warn("%s: member %s: %s", u->name, m->path,
-				 archive_error_string(a));
-		if (btz_member_read(&ds, m, disk_sink, &d, &err) != BTZ_OK) {
-			member_error(u, m, &err);
-			archive_write_finish_entry(a);
-			/* Never leave a partial file behind. */
-			if (unlink(m->path) == 0)
-				btz_note("%s: removed partial %s", u->name,
-					 m->path);
-			continue;
-		}
-		r = archive_write_finish_entry(a);
-		if (r < ARCHIVE_WARN)
-			btz_error("%s: member %s: %s", u->name, m->path,
-				  archive_error_string(a));
-		else if (r == ARCHIVE_WARN)
-			btz_warn("%s: member %s: %s", u->name, m->path,
-				 archive_error_string(a));
-	}
+	for (size_t i = 0; i < u->r.ix.nmembers; i++)
+		if (u->sel[i])
+			extract_member(u, &ds, a, e, &u->r.ix.members[i],
+				       force);
 	btz_dstream_free(&ds);
 	/* Directory modes and times are applied here, after their contents. */
 	if (archive_write_close(a) != ARCHIVE_OK)

@@ -124,6 +124,9 @@ enum btz_status btz_index_add_chunk(struct btz_index *ix,
 enum btz_status btz_index_add_model(struct btz_index *ix,
 				    const uint8_t fingerprint[16],
 				    const char *name, struct btz_error *err);
+/* Removes member i, which must hold no data (so no offset moves). */
+enum btz_status btz_index_drop_member(struct btz_index *ix, size_t i,
+				      struct btz_error *err);
 enum btz_status btz_index_encode(const struct btz_index *ix,
 				 struct btz_buf *out, struct btz_error *err);
 /* Parses and validates an index; fills the derived offsets, with chunk

@@ -212,6 +212,19 @@ enum btz_status btz_index_add_member(struct btz_index *ix,
 	return BTZ_OK;
 }
 
+enum btz_status btz_index_drop_member(struct btz_index *ix, size_t i,
+				      struct btz_error *err)
+{
+	if (i >= ix->nmembers || (ix->members[i].type == BTZ_TYPE_FILE &&
+				  ix->members[i].size != 0))
+		return btz_fail(err, BTZ_E_ARG, "cannot drop member %zu", i);
+	member_free(&ix->members[i]);
+	memmove(&ix->members[i], &ix->members[i + 1],
+		(ix->nmembers - i - 1) * sizeof(ix->members[0]));
+	ix->nmembers--;
+	return BTZ_OK;
+}
+
 enum btz_status btz_index_add_chunk(struct btz_index *ix,
 				    const struct btz_chunk *c,
 				    struct btz_error *err)

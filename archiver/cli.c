@@ -153,30 +153,28 @@ int btz_parse_threads(const char *s)
 
 int btz_parse_size(const char *s, uint64_t *out)
 {
+	static const struct { const char *suffix; unsigned shift; } units[] = {
+		{ "", 0 }, { "K", 10 }, { "k", 10 }, { "KiB", 10 },
+		{ "M", 20 }, { "m", 20 }, { "MiB", 20 },
+	};
 	char *end;
 	unsigned long long v;
 
 	errno = 0;
-	if (*s == '-')
+	if (*s < '0' || *s > '9')
 		return -1;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	if (errno)
 		return -1;
-	if (*end == 'k' || *end == 'K') {
-		v <<= 10;
-		end++;
-	} else if (*end == 'm' || *end == 'M') {
-		v <<= 20;
-		end++;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			return -1;
+		*out = (uint64_t)v << units[i].shift;
+		return 0;
 	}
-	if (*end == 'i' && end[-1] != '\0')
-		end++;
-	if (*end == 'B')
-		end++;
-	if (*end != '\0')
-		return -1;
-	*out = v;
-	return 0;
+	return -1;
 }
 
 int btz_tmp_register(char *p)
@@ -196,6 +194,16 @@ void btz_tmp_unregister(char *p)
 			tmp_paths[i] = NULL;
 }
 
+static int isatty_path(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	int r = fd >= 0 && isatty(fd);
+
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 int btz_out_open(struct btz_out *o, const char *path, int force,
 		 int refuse_tty)
 {
@@ -213,6 +221,22 @@ int btz_out_open(struct btz_out *o, const char *path, int force,
 			return -1;
 		}
 		o->fd = STDOUT_FILENO;
+		return 0;
+	}
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) &&
+	    !S_ISDIR(st.st_mode)) {
+		/* A device or FIFO (/dev/null, a named pipe) is written in
+		 * place: there is nothing to replace and nothing to lose. */
+		if (refuse_tty && !force && isatty_path(path)) {
+			btz_error("%s: refusing to write archive data to a "
+				  "terminal (use -f to force)", path);
+			return -1;
+		}
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (o->fd < 0) {
+			btz_error("%s: %s", path, strerror(errno));
+			return -1;
+		}
 		return 0;
 	}
 	if (lstat(path, &st) == 0) {

@@ -40,7 +40,8 @@ struct btz_out {
 };
 
 /* Opens the output; "-" or NULL means standard output. Refuses to
- * overwrite without force and to write archive data to a terminal. */
+ * overwrite a file without force and to write archive data to a
+ * terminal; devices and FIFOs are written in place. */
 int btz_out_open(struct btz_out *o, const char *path, int force,
 		 int refuse_tty);
 int btz_out_commit(struct btz_out *o);

@@ -87,6 +87,25 @@ expect_status 1 "$BTZPACK" file dir
 expect_err -o
 expect_status 0 "$BTZPACK" -o two.btz file dir
 expect_status 0 "$BTZUNPACK" -t two.btz
+# A FIFO (or a device such as /dev/null) is written in place, not replaced
+# by a regular file, with or without -f.
+for force in "" -f; do
+	rm -f fifo fifo.out
+	mkfifo fifo
+	cat fifo >fifo.out &
+	expect_status 0 "$BTZPACK" $force -o fifo file
+	wait
+	[ -p fifo ] || fail "btzpack $force -o fifo replaced the FIFO"
+	expect_status 0 "$BTZUNPACK" -t fifo.out
+	rm -f fifo
+	mkfifo fifo
+	cat fifo >fifo.tar &
+	expect_status 0 "$BTZUNPACK" $force --to-tar=fifo file.btz
+	wait
+	[ -p fifo ] || fail "btzunpack $force --to-tar=fifo replaced the FIFO"
+	[ -s fifo.tar ] || fail "btzunpack --to-tar=fifo wrote nothing"
+done
+rm -f fifo
 
 # --- btzunpack: -c, members, exclusive modes ---------------------------------
 expect_status 1 "$BTZUNPACK" -c two.btz >c.out

@@ -194,16 +194,6 @@ void btz_tmp_unregister(char *p)
 			tmp_paths[i] = NULL;
 }
 
-static int isatty_path(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-	int r = fd >= 0 && isatty(fd);
-
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
 int btz_out_open(struct btz_out *o, const char *path, int force,
 		 int refuse_tty)
 {
@@ -227,14 +217,16 @@ int btz_out_open(struct btz_out *o, const char *path, int force,
 	    !S_ISDIR(st.st_mode)) {
 		/* A device or FIFO (/dev/null, a named pipe) is written in
 		 * place: there is nothing to replace and nothing to lose. */
-		if (refuse_tty && !force && isatty_path(path)) {
-			btz_error("%s: refusing to write archive data to a "
-				  "terminal (use -f to force)", path);
-			return -1;
-		}
-		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		o->fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
 		if (o->fd < 0) {
 			btz_error("%s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (refuse_tty && !force && isatty(o->fd)) {
+			btz_error("%s: refusing to write archive data to a "
+				  "terminal (use -f to force)", path);
+			close(o->fd);
+			o->fd = -1;
 			return -1;
 		}
 		return 0;

@@ -706,10 +706,10 @@ int main(int argc, char **argv)
 	btz_methods_init(&u.ms);
 	select_members(&u, argv, argc);
 	if (btz_exit_status() != BTZ_EXIT_OK)
-		return btz_exit_status();
+		goto out;
 	if (mode == LIST) {
 		list(&u);
-		return btz_exit_status();
+		goto out;
 	}
 	check_models(&u, model_opt);
 	u.pool = btz_pool_create(threads);
@@ -732,8 +732,11 @@ int main(int argc, char **argv)
 	if (mode == TEST && btz_exit_status() == BTZ_EXIT_OK)
 		btz_note("%s: ok, %zu members, %zu chunks verified", u.name,
 			 u.r.ix.nmembers, u.r.ix.nchunks);
+out:
 	btz_pool_free(u.pool);
 	btz_reader_free(&u.r);
 	free(u.sel);
+	if (fd != STDIN_FILENO)
+		close(fd);
 	return btz_exit_status();
 }

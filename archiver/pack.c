@@ -20,7 +20,7 @@
 #include "format/io.h"
 #include "format/method.h"
 
-#define DEFAULT_CHUNK ((size_t)4 << 20)
+#define DEFAULT_CHUNK ((size_t)8 << 20)
 #define MIN_CHUNK ((size_t)64 << 10)
 #define READ_SIZE ((size_t)1 << 16)
 
@@ -485,7 +485,7 @@ static void usage(FILE *f)
 "                        default with one PATH: PATH.btz\n"
 "      --from-tar=FILE   import an archive libarchive reads (tar, zip, cpio,\n"
 "                        compressed or not; '-' = stdin)\n"
-"      --chunk-size=SIZE bytes per chunk, 64K to 64M (default 4M)\n"
+"      --chunk-size=SIZE bytes per chunk, 64K to 64M (default 8M)\n"
 "  -0 ... -9             LZMA2 preset of the fallback method (default 9)\n"
 "  -e, --extreme         LZMA2 extreme variant (slower, a little smaller)\n"
 "      --model=PATH      load a model file (not yet supported)\n"

@@ -20,13 +20,13 @@ else
 fi
 size=$(wc -c < "$work/input")
 
-# median_time CMD...: prints the median wall time in seconds.
+# median_time SHELL-COMMAND: prints the median wall time in seconds.
 median_time() {
 	i=0
 	: > "$work/times"
 	while [ "$i" -lt "$runs" ]; do
 		s=$(date +%s.%N)
-		"$@"
+		sh -c "$1"
 		e=$(date +%s.%N)
 		awk -v e="$e" -v s="$s" 'BEGIN { print e - s }' >> "$work/times"
 		i=$((i + 1))
@@ -43,23 +43,24 @@ row() { # NAME PACKED PACK_S UNPACK_S
 echo "bench: $name, $size bytes, $(nproc) cores, $(uname -m), median of $runs"
 printf "%-22s %12s %7s %9s %9s\n" method bytes ratio "pack MB/s" "unpk MB/s"
 cd "$work"
-p=$(median_time "$BTZPACK" -q -f -o input.btz input)
-u=$(median_time "$BTZUNPACK" -q -f -c input.btz > out)
+export BTZPACK BTZUNPACK
+p=$(median_time '"$BTZPACK" -q -f -o input.btz input')
+u=$(median_time '"$BTZUNPACK" -q -c input.btz > out')
 cmp -s input out || { echo "bench: btz round trip differs" >&2; exit 1; }
 row "btz (lzma2 fallback)" "$(wc -c < input.btz)" "$p" "$u"
-p=$(median_time "$BTZPACK" -q -f -T 1 -o input1.btz input)
-u=$(median_time "$BTZUNPACK" -q -f -T 1 -c input1.btz > out)
+p=$(median_time '"$BTZPACK" -q -f -T 1 -o input1.btz input')
+u=$(median_time '"$BTZUNPACK" -q -T 1 -c input1.btz > out')
 row "btz -T 1" "$(wc -c < input1.btz)" "$p" "$u"
 if command -v xz >/dev/null; then
-	p=$(median_time sh -c 'xz -9 -T1 -c input > input.xz')
-	u=$(median_time sh -c 'xz -dc input.xz > out')
+	p=$(median_time 'xz -9 -T1 -c input > input.xz')
+	u=$(median_time 'xz -dc input.xz > out')
 	row "xz -9" "$(wc -c < input.xz)" "$p" "$u"
-	p=$(median_time sh -c 'xz -9 -T0 -c input > input.xzt')
-	u=$(median_time sh -c 'xz -dc input.xzt > out')
+	p=$(median_time 'xz -9 -T0 -c input > input.xzt')
+	u=$(median_time 'xz -dc input.xzt > out')
 	row "xz -9 -T0" "$(wc -c < input.xzt)" "$p" "$u"
 fi
 if command -v zstd >/dev/null; then
-	p=$(median_time sh -c 'zstd -q -19 -T0 -c input > input.zst')
-	u=$(median_time sh -c 'zstd -q -dc input.zst > out')
+	p=$(median_time 'zstd -q -19 -T0 -c input > input.zst')
+	u=$(median_time 'zstd -q -dc input.zst > out')
 	row "zstd -19" "$(wc -c < input.zst)" "$p" "$u"
 fi

@@ -16,6 +16,7 @@
 #include "archiver/cli.h"
 #include "archiver/entry.h"
 #include "archiver/modality.h"
+#include "archiver/models.h"
 #include "archiver/pool.h"
 #include "format/io.h"
 #include "format/method.h"
@@ -46,7 +47,12 @@ struct packer {
 	size_t chunk_size;
 	uint64_t stream_off;
 	enum btz_modality cur_mod;
-	const struct btz_method *cand[1];
+	size_t cur_limit; /* chunk bytes for the current modality */
+	/* Candidate methods per modality: its model (if loaded), lzma2. */
+	const struct btz_method *cand[4][2];
+	size_t ncand[4];
+	struct btz_model_method models[4];
+	size_t nmodels;
 	struct btz_method lzma;
 	uint32_t preset;
 	struct btz_progress prog;
@@ -100,8 +106,8 @@ static struct cjob *current(struct packer *pk)
 	}
 	j->n = 0;
 	j->offset = pk->stream_off;
-	j->cand = pk->cand;
-	j->ncand = 1;
+	j->cand = pk->cand[pk->cur_mod];
+	j->ncand = pk->ncand[pk->cur_mod];
 	j->job.run = cjob_run;
 	pk->cur = j;
 	return j;
@@ -122,7 +128,7 @@ static void append(struct packer *pk, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
 		struct cjob *j = current(pk);
-		size_t take = pk->chunk_size - j->n;
+		size_t take = pk->cur_limit - j->n;
 
 		if (take > n)
 			take = n;
@@ -131,10 +137,53 @@ static void append(struct packer *pk, const uint8_t *p, size_t n)
 		p += take;
 		n -= take;
 		pk->stream_off += take;
-		if (j->n == pk->chunk_size)
+		if (j->n == pk->cur_limit)
 			submit_current(pk);
 	}
 	btz_progress_update(&pk->prog, pk->stream_off);
+}
+
+/* A model codes chunks of at most BTZ_MODEL_CHUNK_WINDOWS windows, so
+ * that a decoder can hold all their caches; other chunks take the full
+ * chunk size, where LZMA2 does best. */
+static size_t limit_for(const struct packer *pk, enum btz_modality mod)
+{
+	size_t lim = pk->chunk_size;
+
+	for (size_t k = 0; k < pk->nmodels; k++) {
+		const struct btz_model *m = pk->models[k].model;
+		size_t w = (size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context;
+
+		if (m->hp.modality == mod && w < lim)
+			lim = w;
+	}
+	return lim;
+}
+
+/* Loads a model for its modality and adds it to the archive's table. */
+static void add_model(struct packer *pk, const char *path)
+{
+	struct btz_model *m;
+	struct btz_error err;
+	unsigned mod;
+
+	if (btz_model_load(&m, path, &err) != BTZ_OK)
+		btz_die("%s", err.msg);
+	mod = m->hp.modality;
+	for (size_t k = 0; k < pk->nmodels; k++)
+		if (pk->models[k].model->hp.modality == mod)
+			btz_die("%s: a second %s model (one per modality)",
+				path, btz_modality_name(mod));
+	if (btz_index_add_model(&pk->w.ix, m->fingerprint, m->name, &err) !=
+	    BTZ_OK)
+		btz_die("%s: %s", path, err.msg);
+	btz_model_method_init(&pk->models[pk->nmodels], m,
+			      (unsigned)pk->nmodels);
+	/* The model first: the chunk coder keeps the smallest result. */
+	pk->cand[mod][1] = pk->cand[mod][0];
+	pk->cand[mod][0] = &pk->models[pk->nmodels].method;
+	pk->ncand[mod] = 2;
+	pk->nmodels++;
 }
 
 typedef ssize_t (*read_fn)(void *ctx, void *buf, size_t n);
@@ -183,6 +232,7 @@ static int pack_file(struct packer *pk, struct btz_member *m, read_fn rd,
 	if (pk->cur != NULL && pk->cur->n > 0 && pk->cur_mod != m->modality)
 		submit_current(pk);
 	pk->cur_mod = m->modality;
+	pk->cur_limit = limit_for(pk, m->modality);
 	while (k > 0) {
 		XXH3_64bits_update(h, pk->rdbuf, (size_t)k);
 		append(pk, pk->rdbuf, (size_t)k);
@@ -488,7 +538,7 @@ static void usage(FILE *f)
 "      --chunk-size=SIZE bytes per chunk, 64K to 64M (default 8M)\n"
 "  -0 ... -9             LZMA2 preset of the fallback method (default 9)\n"
 "  -e, --extreme         LZMA2 extreme variant (slower, a little smaller)\n"
-"      --model=PATH      load a model file (not yet supported)\n"
+"      --model=PATH      code chunks of its modality with this model (.btm)\n"
 "  -T, --threads=N       worker threads, 0 = one per CPU (default)\n"
 "  -f, --force           overwrite the output; allow a terminal as output\n"
 "  -k, --keep            keep input files (always: btzpack deletes nothing)\n"
@@ -541,7 +591,8 @@ int main(int argc, char **argv)
 	struct packer pk;
 	struct btz_out out;
 	struct btz_error err;
-	const char *output = NULL, *from_tar = NULL;
+	const char *output = NULL, *from_tar = NULL, *model_paths[4];
+	size_t nmodel_paths = 0;
 	char *defout = NULL;
 	int threads = btz_online_cpus(), force = 0, c;
 	uint64_t chunk = DEFAULT_CHUNK, total = 0;
@@ -563,9 +614,11 @@ int main(int argc, char **argv)
 					"64K to 64M", optarg);
 			break;
 		case OPT_MODEL:
-			btz_die("--model: %s: model files are not supported "
-				"by this version (the model method arrives with "
-				"the model engine)", optarg);
+			if (nmodel_paths == 4)
+				btz_die("--model: at most one model per "
+					"modality");
+			model_paths[nmodel_paths++] = optarg;
+			break;
 		case 'e': extreme = BTZ_LZMA_EXTREME; break;
 		case 'T':
 			threads = btz_parse_threads(optarg);
@@ -626,7 +679,10 @@ int main(int argc, char **argv)
 	pk.chunk_size = (size_t)chunk;
 	pk.preset = preset | extreme;
 	btz_method_lzma2(&pk.lzma, &pk.preset);
-	pk.cand[0] = &pk.lzma;
+	for (int mod = 0; mod < 4; mod++) {
+		pk.cand[mod][0] = &pk.lzma;
+		pk.ncand[mod] = 1;
+	}
 	pk.nring = 2 * (size_t)threads + 1;
 	pk.ring = calloc(pk.nring, sizeof(*pk.ring));
 	pk.pool = btz_pool_create(threads);
@@ -636,6 +692,9 @@ int main(int argc, char **argv)
 		btz_die("out of memory");
 	if (btz_writer_open(&pk.w, out.fd, &err) != BTZ_OK)
 		btz_die("%s: %s", pk.outname, err.msg);
+	for (size_t k = 0; k < nmodel_paths; k++)
+		add_model(&pk, model_paths[k]);
+	pk.cur_limit = limit_for(&pk, BTZ_MOD_OTHER);
 	t0 = btz_now();
 	btz_progress_start(&pk.prog, "btzpack", total);
 
@@ -668,6 +727,8 @@ int main(int argc, char **argv)
 	}
 	btz_writer_free(&pk.w);
 	btz_pool_free(pk.pool);
+	for (size_t k = 0; k < pk.nmodels; k++)
+		btz_model_method_free(&pk.models[k]);
 	for (size_t i = 0; i < pk.nring; i++) {
 		free(pk.ring[i].in);
 		free(pk.ring[i].out);

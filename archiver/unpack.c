@@ -16,6 +16,7 @@
 #include "archiver/cli.h"
 #include "archiver/entry.h"
 #include "archiver/extract.h"
+#include "archiver/models.h"
 #include "format/io.h"
 #include "format/method.h"
 
@@ -30,6 +31,7 @@ struct unpacker {
 	unsigned char *sel; /* selected members */
 	struct btz_progress prog;
 	uint64_t done;
+	struct btz_model_method models[BTZ_MODELS_MAX];
 };
 
 /* Copies a non-seekable standard input to an unlinked temporary file. */
@@ -89,31 +91,43 @@ static int open_archive(const char *path)
 	return fd;
 }
 
-static void hex(char *out, const uint8_t *p, size_t n)
+/* Loads every model that the chunks to be decoded use, by fingerprint;
+ * a missing one is an error before anything is written. */
+static void load_models(struct unpacker *u, char *const *paths,
+			size_t npaths)
 {
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
-}
+	const struct btz_index *ix = &u->r.ix;
+	unsigned char used[BTZ_MODELS_MAX] = { 0 };
+	struct btz_error err;
 
-/* v0.1 has no model engine: an archive naming models cannot be decoded. */
-static void check_models(struct unpacker *u, const char *model_opt)
-{
-	const char *envp = getenv("BTZ_MODEL_PATH");
+	for (size_t i = 0; i < ix->nmembers; i++) {
+		const struct btz_member *m = &ix->members[i];
+		size_t c;
 
-	for (size_t i = 0; i < u->r.ix.nmodels; i++) {
-		char fp[33];
+		if (!u->sel[i] || m->type != BTZ_TYPE_FILE || m->size == 0)
+			continue;
+		for (c = btz_index_chunk_at(ix, m->offset);
+		     c < ix->nchunks && ix->chunks[c].offset < m->offset + m->size;
+		     c++) {
+			unsigned k = ix->chunks[c].method - BTZ_METHOD_MODEL0;
 
-		hex(fp, u->r.ix.models[i].fingerprint, 16);
-		btz_error("%s: needs model '%s' (fingerprint %s); searched "
-			  "%s%s%s%s%s: this version of btz cannot load models",
-			  u->name, u->r.ix.models[i].name, fp,
-			  model_opt ? "--model=" : "",
-			  model_opt ? model_opt : "",
-			  model_opt ? ", " : "",
-			  envp ? "BTZ_MODEL_PATH, " : "", BTZ_MODELDIR);
+			if (ix->chunks[c].method >= BTZ_METHOD_MODEL0 &&
+			    k < ix->nmodels)
+				used[k] = 1;
+		}
 	}
-	if (u->r.ix.nmodels > 0)
-		exit(BTZ_EXIT_ERROR);
+	for (size_t k = 0; k < ix->nmodels; k++) {
+		struct btz_model *m;
+
+		if (!used[k])
+			continue;
+		if (btz_model_find(&m, ix->models[k].fingerprint,
+				   ix->models[k].name, paths, npaths,
+				   &err) != BTZ_OK)
+			btz_die("%s: %s", u->name, err.msg);
+		btz_model_method_init(&u->models[k], m, (unsigned)k);
+		u->ms.by_id[BTZ_METHOD_MODEL0 + k] = &u->models[k].method;
+	}
 }
 
 /* Marks the members named by args (a directory selects its contents). */
@@ -149,6 +163,16 @@ static void select_members(struct unpacker *u, char **args, int n)
 	}
 }
 
+/* A model chunk is shown by the name of its model. */
+static const char *method_name(const struct btz_index *ix,
+			       const struct btz_methods *ms, uint8_t id)
+{
+	if (id >= BTZ_METHOD_MODEL0 &&
+	    (size_t)(id - BTZ_METHOD_MODEL0) < ix->nmodels)
+		return ix->models[id - BTZ_METHOD_MODEL0].name;
+	return btz_method_name(ms, id);
+}
+
 static void mode_string(char *s, const struct btz_member *m)
 {
 	static const char type[] = "-dlh";
@@ -176,7 +200,7 @@ static void list(struct unpacker *u)
 		for (size_t i = 0; i < ix->nmodels; i++) {
 			char fp[33];
 
-			hex(fp, ix->models[i].fingerprint, 16);
+			btz_fingerprint_hex(fp, ix->models[i].fingerprint);
 			printf("model %s %s\n", fp, ix->models[i].name);
 		}
 	printf("%s%12s %12s %6s  %-8s %-14s %s\n",
@@ -214,7 +238,7 @@ static void list(struct unpacker *u)
 				mlen += (size_t)snprintf(
 					methods + mlen, sizeof(methods) - mlen,
 					"%s%s", mlen ? "+" : "",
-					btz_method_name(&u->ms, k->method));
+					method_name(ix, &u->ms, k->method));
 				if (mlen >= sizeof(methods))
 					mlen = sizeof(methods) - 1;
 			}
@@ -655,7 +679,9 @@ int main(int argc, char **argv)
 	struct unpacker u;
 	struct btz_error err;
 	enum mode mode = EXTRACT;
-	const char *dir = NULL, *tar_dest = NULL, *model_opt = NULL;
+	const char *dir = NULL, *tar_dest = NULL;
+	char *model_paths[16];
+	size_t nmodel_paths = 0;
 	const char *archive = "-";
 	int threads = btz_online_cpus(), force = 0, absolute = 0, c, fd;
 	int nmodes = 0;
@@ -674,7 +700,11 @@ int main(int argc, char **argv)
 		case 'P': absolute = 1; break;
 		case 'f': force = 1; break;
 		case 'k': break;
-		case OPT_MODEL: model_opt = optarg; break;
+		case OPT_MODEL:
+			if (nmodel_paths == 16)
+				btz_die("--model: at most 16 times");
+			model_paths[nmodel_paths++] = optarg;
+			break;
 		case 'T':
 			threads = btz_parse_threads(optarg);
 			if (threads < 0)
@@ -711,7 +741,7 @@ int main(int argc, char **argv)
 		list(&u);
 		goto out;
 	}
-	check_models(&u, model_opt);
+	load_models(&u, model_paths, nmodel_paths);
 	u.pool = btz_pool_create(threads);
 	u.nring = 2 * (size_t)threads + 1;
 	if (u.pool == NULL)
@@ -733,6 +763,8 @@ int main(int argc, char **argv)
 		btz_note("%s: ok, %zu members, %zu chunks verified", u.name,
 			 u.r.ix.nmembers, u.r.ix.nchunks);
 out:
+	for (size_t k = 0; k < BTZ_MODELS_MAX; k++)
+		btz_model_method_free(&u.models[k]);
 	btz_pool_free(u.pool);
 	btz_reader_free(&u.r);
 	free(u.sel);

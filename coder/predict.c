@@ -112,6 +112,64 @@ static enum btz_status table_cum(const uint32_t freq[256], uint32_t cum[257],
 	return BTZ_OK;
 }
 
+/* The encoder's fast path: each window predicted in one pass, keeping
+ * only each byte's interval (8 bytes per byte), then coded in the same
+ * lockstep order a decoder will use. */
+static enum btz_status encode_by_window(const struct btz_predictor *pred,
+					const uint8_t *in, size_t n,
+					uint8_t *out, size_t cap,
+					size_t *out_size, struct btz_error *err)
+{
+	size_t w = pred->window, nwin = (n - 1) / w + 1;
+	size_t last = n - (nwin - 1) * w;
+	uint32_t (*sym)[2] = malloc(n * sizeof(*sym));
+	struct btz_rc_enc rc;
+	void *run = NULL;
+	enum btz_status s = BTZ_OK;
+	int begun = 0;
+
+	if (sym == NULL)
+		return btz_fail(err, BTZ_E_NOMEM, "predictor: out of memory");
+	if (pred->begin != NULL) {
+		s = pred->begin(pred->ctx, 1, &run, err);
+		begun = s == BTZ_OK;
+	}
+	for (size_t i = 0; i < nwin && s == BTZ_OK; i++) {
+		s = pred->predict_window(pred->ctx, run, in + i * w,
+					 i + 1 < nwin ? w : last, sym + i * w,
+					 err);
+		if (s != BTZ_OK)
+			btz_fail_prefix(err, "predictor, window %zu", i);
+	}
+	if (begun && pred->end != NULL)
+		pred->end(pred->ctx, run);
+	if (s != BTZ_OK)
+		goto done;
+	btz_rc_enc_init(&rc, out, cap);
+	for (size_t pos = 0; pos < w && s == BTZ_OK; pos++) {
+		size_t active = pos < last ? nwin : nwin - 1;
+
+		for (size_t i = 0; i < active && s == BTZ_OK; i++) {
+			const uint32_t *p = sym[i * w + pos];
+
+			s = btz_rc_enc_put_cum(&rc, p[0], p[1]);
+			if (s == BTZ_E_ARG)
+				btz_fail(err, BTZ_E_MODEL,
+					 "predictor gave an invalid interval "
+					 "for window %zu, position %zu", i,
+					 pos);
+		}
+	}
+	if (s == BTZ_OK)
+		s = btz_rc_enc_finish(&rc, out_size);
+	if (s == BTZ_E_BUF)
+		btz_fail(err, s, "predictor: coded data exceeds %zu bytes",
+			 cap);
+done:
+	free(sym);
+	return s;
+}
+
 enum btz_status btz_predict_encode(const struct btz_predictor *pred,
 				   const uint8_t *in, size_t n, uint8_t *out,
 				   size_t cap, size_t *out_size,
@@ -125,6 +183,8 @@ enum btz_status btz_predict_encode(const struct btz_predictor *pred,
 	*out_size = 0;
 	if (n == 0)
 		return BTZ_OK; /* an empty stream flushes to 0 bytes */
+	if (pred != NULL && pred->predict_window != NULL && pred->window > 0)
+		return encode_by_window(pred, in, n, out, cap, out_size, err);
 	s = run_open(&pr, pred, in, n, err);
 	if (s != BTZ_OK)
 		goto done;

@@ -45,6 +45,15 @@ struct btz_predictor {
 				   struct btz_error *err);
 	/* Optional: frees run (called whenever begin succeeded). */
 	void (*end)(void *ctx, void *run);
+	/* Optional, for encoders, whose windows are known in full: fills
+	 * sym[t] = { cumulative frequency below window[t], frequency of
+	 * window[t] } for every t < n of one window, exactly as predict()
+	 * would, in one pass. The run comes from begin(ctx, 1, ...) and is
+	 * reused window after window. */
+	enum btz_status (*predict_window)(void *ctx, void *run,
+					  const uint8_t *window, size_t n,
+					  uint32_t (*sym)[2],
+					  struct btz_error *err);
 };
 
 /* Codes in[0, n) into out[0, cap) and stores the coded size. BTZ_E_BUF

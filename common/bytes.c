@@ -3,6 +3,18 @@
 
 #include <stdlib.h>
 
+char *btz_dup_bytes(const void *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s != NULL) {
+		if (n)
+			memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
 void btz_buf_init(struct btz_buf *b)
 {
 	b->data = NULL;

@@ -48,6 +48,36 @@ static inline uint64_t btz_get_le64(const uint8_t *p)
 	return v;
 }
 
+/* Fuzzing builds accept wrong checksums so that the fuzzer reaches the
+ * parsers and decoders behind them; no other build defines this. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define BTZ_SUM_OK(a, b) ((void)(a), (void)(b), 1)
+#else
+#define BTZ_SUM_OK(a, b) ((a) == (b))
+#endif
+
+/* floor(sqrt(v)), exactly, in integers. */
+static inline uint64_t btz_isqrt64(uint64_t v)
+{
+	uint64_t r = 0, bit = (uint64_t)1 << 62;
+
+	while (bit > v)
+		bit >>= 2;
+	while (bit != 0) {
+		if (v >= r + bit) {
+			v -= r + bit;
+			r = (r >> 1) + bit;
+		} else {
+			r >>= 1;
+		}
+		bit >>= 2;
+	}
+	return r;
+}
+
+/* A NUL-terminated copy of n bytes (malloc'd; NULL when out of memory). */
+char *btz_dup_bytes(const void *p, size_t n);
+
 /* Checked arithmetic: return nonzero on overflow, as the builtins do. */
 static inline int btz_add_overflow(size_t a, size_t b, size_t *r)
 {

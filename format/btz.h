@@ -25,13 +25,6 @@
 
 extern const uint8_t btz_magic[8];
 
-/* Fuzzing builds accept wrong checksums so that the fuzzer reaches the
- * parsers and decoders behind them; no other build defines this. */
-#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-#define BTZ_SUM_OK(a, b) ((void)(a), (void)(b), 1)
-#else
-#define BTZ_SUM_OK(a, b) ((a) == (b))
-#endif
 
 enum btz_type {
 	BTZ_TYPE_FILE = 0,

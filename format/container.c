@@ -164,21 +164,9 @@ static int grow(void **arr, size_t *cap, size_t n, size_t sz)
 	return 1;
 }
 
-static char *dup_bytes(const void *p, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	if (s != NULL) {
-		if (n)
-			memcpy(s, p, n);
-		s[n] = '\0';
-	}
-	return s;
-}
-
 static char *dup_opt(const char *s)
 {
-	return s ? dup_bytes(s, strlen(s)) : NULL;
+	return s ? btz_dup_bytes(s, strlen(s)) : NULL;
 }
 
 enum btz_status btz_index_add_member(struct btz_index *ix,
@@ -322,7 +310,7 @@ static char *read_str(struct btz_rd *r, size_t min, size_t max)
 		r->ok = 0;
 		return NULL;
 	}
-	return dup_bytes(s, n);
+	return btz_dup_bytes(s, n);
 }
 
 #define CORRUPT(what) btz_fail(err, BTZ_E_CORRUPT, "index: %s", what)

@@ -12,17 +12,7 @@
 #include "coder/predict.h"
 #include "coder/rc.h"
 #include "common/status.h"
-
-static int failures;
-
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "%s:%d: check failed: %s\n",          \
-				__FILE__, __LINE__, #cond);                   \
-			failures++;                                           \
-		}                                                             \
-	} while (0)
+#include "tests/check.h"
 
 /* Compares as signed 64-bit and prints both sides on failure. */
 #define CHECK_OP(a, op, b)                                                    \
@@ -36,7 +26,6 @@ static int failures;
 			failures++;                                           \
 		}                                                             \
 	} while (0)
-#define CHECK_EQ(a, b) CHECK_OP(a, ==, b)
 
 /* splitmix64: fast, seedable, identical everywhere. */
 static uint64_t rng_next(uint64_t *s)

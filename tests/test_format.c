@@ -14,28 +14,7 @@
 
 #include "format/io.h"
 #include "format/method.h"
-
-static int failures;
-
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n",         \
-				__FILE__, __LINE__, #cond);                  \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                       \
-	do {                                                                 \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);             \
-		if (a_ != b_) {                                              \
-			fprintf(stderr, "%s:%d: %s = %" PRIu64               \
-				", expected %s = %" PRIu64 "\n", __FILE__,   \
-				__LINE__, #a, a_, #b, b_);                   \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
+#include "tests/check.h"
 
 static void test_varint(void)
 {

@@ -1,0 +1,173 @@
+/* Model lookup and the model chunk method. */
+#include "archiver/models.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/bytes.h"
+#include "model/engine.h"
+
+static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
+				 uint8_t *out, size_t cap, size_t *out_size,
+				 struct btz_error *err)
+{
+	struct btz_model_method *mm = ctx;
+
+	if ((n - 1) / mm->pred.window + 1 > BTZ_MODEL_CHUNK_WINDOWS)
+		return btz_fail(err, BTZ_E_BUF, "chunk too long for model");
+	return btz_predict_encode(&mm->pred, in, n, out, cap, out_size, err);
+}
+
+static enum btz_status mm_decode(void *ctx, const uint8_t *in, size_t n,
+				 uint8_t *out, size_t raw,
+				 struct btz_error *err)
+{
+	struct btz_model_method *mm = ctx;
+
+	/* A writer never makes longer model chunks; refusing them keeps a
+	 * hostile archive from asking for huge caches. */
+	if ((raw - 1) / mm->pred.window + 1 > BTZ_MODEL_CHUNK_WINDOWS)
+		return btz_fail(err, BTZ_E_CORRUPT,
+				"model chunk of %zu windows (at most %d)",
+				(raw - 1) / mm->pred.window + 1,
+				BTZ_MODEL_CHUNK_WINDOWS);
+	return btz_predict_decode(&mm->pred, in, n, out, raw, err);
+}
+
+void btz_model_method_init(struct btz_model_method *mm, struct btz_model *m,
+			   unsigned k)
+{
+	memset(mm, 0, sizeof(*mm));
+	mm->model = m;
+	mm->pred = btz_model_predictor(m);
+	mm->method.id = (uint8_t)(0x80 + k);
+	mm->method.name = m->name;
+	mm->method.ctx = mm;
+	mm->method.encode = mm_encode;
+	mm->method.decode = mm_decode;
+}
+
+void btz_model_method_free(struct btz_model_method *mm)
+{
+	btz_model_free(mm->model);
+	mm->model = NULL;
+}
+
+/* Appends to a bounded report of what was searched and found. */
+static void say(char *buf, size_t cap, const char *fmt, const char *a,
+		const char *b)
+{
+	size_t n = strlen(buf);
+
+	if (n + 1 < cap)
+		snprintf(buf + n, cap - n, fmt, a, b);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Tries one file; returns 1 and sets *out on a match. */
+static int try_file(const char *path, const uint8_t fp[16],
+		    struct btz_model **out, char *found, size_t cap)
+{
+	struct btz_model *m;
+	struct btz_error err;
+	char hex[33];
+
+	if (btz_model_load(&m, path, &err) != BTZ_OK) {
+		say(found, cap, "; %s (%s)", path, "unreadable or invalid");
+		return 0;
+	}
+	if (memcmp(m->fingerprint, fp, 16) == 0) {
+		*out = m;
+		return 1;
+	}
+	btz_fingerprint_hex(hex, m->fingerprint);
+	say(found, cap, "; %s (%s)", path, hex);
+	btz_model_free(m);
+	return 0;
+}
+
+static int try_dir(const char *dir, const uint8_t fp[16],
+		   struct btz_model **out, char *found, size_t cap)
+{
+	DIR *d = opendir(dir);
+	struct dirent *ent;
+	int hit = 0;
+
+	if (d == NULL)
+		return 0;
+	while (!hit && (ent = readdir(d)) != NULL) {
+		char *path;
+
+		if (!ends_with(ent->d_name, ".btm"))
+			continue;
+		path = malloc(strlen(dir) + strlen(ent->d_name) + 2);
+		if (path == NULL)
+			break;
+		sprintf(path, "%s/%s", dir, ent->d_name);
+		hit = try_file(path, fp, out, found, cap);
+		free(path);
+	}
+	closedir(d);
+	return hit;
+}
+
+static int try_path(const char *p, const uint8_t fp[16],
+		    struct btz_model **out, char *found, size_t cap)
+{
+	struct stat st;
+
+	if (stat(p, &st) != 0)
+		return 0;
+	return S_ISDIR(st.st_mode) ? try_dir(p, fp, out, found, cap)
+				   : try_file(p, fp, out, found, cap);
+}
+
+enum btz_status btz_model_find(struct btz_model **out, const uint8_t fp[16],
+			       const char *name, char *const *paths,
+			       size_t npaths, struct btz_error *err)
+{
+	char searched[1024] = "", found[2048] = "", hex[33];
+	const char *env = getenv("BTZ_MODEL_PATH");
+
+	*out = NULL;
+	for (size_t i = 0; i < npaths; i++) {
+		say(searched, sizeof(searched), "%s--model=%s",
+		    searched[0] ? ", " : "", paths[i]);
+		if (try_path(paths[i], fp, out, found, sizeof(found)))
+			return BTZ_OK;
+	}
+	if (env != NULL && *env != '\0') {
+		char *copy = strdup(env), *save = NULL;
+
+		if (copy == NULL)
+			return btz_fail(err, BTZ_E_NOMEM, "out of memory");
+		for (char *dir = strtok_r(copy, ":", &save); dir != NULL;
+		     dir = strtok_r(NULL, ":", &save)) {
+			say(searched, sizeof(searched), "%sBTZ_MODEL_PATH %s",
+			    searched[0] ? ", " : "", dir);
+			if (try_dir(dir, fp, out, found, sizeof(found))) {
+				free(copy);
+				return BTZ_OK;
+			}
+		}
+		free(copy);
+	}
+	say(searched, sizeof(searched), "%s%s", searched[0] ? ", " : "",
+	    BTZ_MODELDIR);
+	if (try_dir(BTZ_MODELDIR, fp, out, found, sizeof(found)))
+		return BTZ_OK;
+	btz_fingerprint_hex(hex, fp);
+	return btz_fail(err, BTZ_E_MODEL,
+			"needs model '%s' (fingerprint %s); searched %s; "
+			"found %s", name, hex, searched,
+			found[0] ? found + 2 : "no model files");
+}

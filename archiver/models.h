@@ -1,0 +1,34 @@
+/* Models as chunk methods: loading them for btzpack, finding the exact
+ * ones an archive names for btzunpack, and wrapping each as method
+ * 0x80 + k of the archive's model table. */
+#ifndef BTZ_ARCHIVER_MODELS_H
+#define BTZ_ARCHIVER_MODELS_H
+
+#include "coder/predict.h"
+#include "format/method.h"
+#include "model/btm.h"
+
+/* At most this many windows share one chunk: it bounds the decoder's
+ * key/value caches, which hold every window of a chunk at once. */
+#define BTZ_MODEL_CHUNK_WINDOWS 64
+
+struct btz_model_method {
+	struct btz_model *model;
+	struct btz_predictor pred;
+	struct btz_method method;
+};
+
+/* Wraps a loaded model as method id 0x80 + k. */
+void btz_model_method_init(struct btz_model_method *mm, struct btz_model *m,
+			   unsigned k);
+void btz_model_method_free(struct btz_model_method *mm);
+
+/* Finds the model with fingerprint fp: the --model paths (files or
+ * directories), then each directory of BTZ_MODEL_PATH, then the installed
+ * models directory. On failure the message names the fingerprint wanted,
+ * every place searched and the fingerprints found there. */
+enum btz_status btz_model_find(struct btz_model **out, const uint8_t fp[16],
+			       const char *name, char *const *paths,
+			       size_t npaths, struct btz_error *err);
+
+#endif

@@ -1,0 +1,73 @@
+/* The .btm model file (doc/model.md): hyperparameters, provenance and the
+ * integer tensors of one network, loaded into one aligned allocation. */
+#ifndef BTZ_MODEL_BTM_H
+#define BTZ_MODEL_BTM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define BTZ_BTM_VERSION 1
+#define BTZ_BTM_START 256 /* the start symbol, token row 256 */
+
+struct btz_hparams {
+	uint32_t d, layers, heads, kv_heads, ff, context;
+	uint8_t modality;  /* enum btz_modality values */
+	uint8_t transform; /* layout transform, 0 = none */
+};
+
+struct btz_layer {
+	const int8_t *wq, *wk, *wv, *wo, *w1, *w3, *w2;
+	const int32_t *mq, *mk, *mv, *mo, *m1, *m3, *m2;
+	const int32_t *g1, *b1, *g2, *b2;
+	int32_t sq, sk, sv, a_mul, a_shift, ao_shift, so, rx, ln1_shift;
+	int32_t s1, s3, mh, sh, s2, rx2, ln2_shift;
+};
+
+struct btz_model {
+	struct btz_hparams hp;
+	uint32_t dh; /* d / heads */
+	char *name, *train_data;
+	uint64_t steps;
+	uint32_t valid_ubpb_float, valid_ubpb_int; /* bits/byte x 1e6 */
+	const int8_t *tok_emb, *pos_emb, *wout;
+	const uint16_t *exp_att;
+	const int16_t *silu;
+	const uint32_t *exp_out;
+	int32_t f_mul, f_shift;
+	struct btz_layer *layers;
+	uint8_t fingerprint[16]; /* XXH3-128 of the file, canonical form */
+	void *arena;             /* every tensor, aligned; owned */
+	size_t arena_size;
+};
+
+/* Validates hyperparameters against the limits of doc/model.md. */
+enum btz_status btz_hparams_check(const struct btz_hparams *hp,
+				  struct btz_error *err);
+/* Bytes of the tensor section of a file with these hyperparameters. */
+enum btz_status btz_hparams_tensor_bytes(const struct btz_hparams *hp,
+					 size_t *bytes, struct btz_error *err);
+
+enum btz_status btz_model_load(struct btz_model **out, const char *path,
+			       struct btz_error *err);
+enum btz_status btz_model_load_mem(struct btz_model **out, const void *p,
+				   size_t n, struct btz_error *err);
+/* Serializes to a .btm byte image (malloc'd), checksum included. */
+enum btz_status btz_model_save_mem(const struct btz_model *m, uint8_t **out,
+				   size_t *n, struct btz_error *err);
+enum btz_status btz_model_save(const struct btz_model *m, const char *path,
+			       struct btz_error *err);
+void btz_model_free(struct btz_model *m);
+
+/* A random but well-conditioned model from an integer seed, with integer
+ * arithmetic only, so the same seed gives the same file everywhere. Used
+ * by tests and benchmarks before trained models exist. */
+enum btz_status btz_model_generate(struct btz_model **out,
+				   const struct btz_hparams *hp,
+				   uint64_t seed, struct btz_error *err);
+
+/* Hex of a fingerprint: 32 characters and a NUL. */
+void btz_fingerprint_hex(char out[33], const uint8_t fp[16]);
+
+#endif

@@ -1,0 +1,445 @@
+/* The scalar integer engine: doc/model.md step by step. This file is the
+ * specification that faster kernels are tested against; it favours the
+ * obvious loop over the clever one. */
+#include "model/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coder/rc.h"
+#include "common/bytes.h"
+
+struct btz_engine {
+	const struct btz_model *m;
+	size_t nwin, max_rows;
+	size_t qd, kvd, wide; /* H*dh, Hkv*dh, widest row of acc */
+	int8_t *kc, *vc;      /* [L][nwin][W][kvd] */
+	int8_t *x, *q, *o, *x1, *a, *u, *h;
+	int32_t *acc, *r;
+	int32_t *s;  /* [W] scores of one row and head */
+	uint32_t *e; /* [W] their weights */
+	/* The predictor's per-call row descriptions. */
+	uint16_t *tok;
+	uint32_t *win, *pos;
+	uint32_t (*freq)[256];
+};
+
+/* Round half up, by an arithmetic right shift (as GCC and Clang define
+ * >> on negative values). */
+static inline int64_t rshift(int64_t x, int32_t s)
+{
+	return s ? (x + ((int64_t)1 << (s - 1))) >> s : x;
+}
+
+static inline int64_t floordiv(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	if (a % b != 0 && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
+/* a / b rounded half up, b > 0. */
+static inline int64_t divr(int64_t a, int64_t b)
+{
+	return floordiv(2 * a + b, 2 * b);
+}
+
+static inline int64_t clamp64(int64_t x, int64_t lo, int64_t hi)
+{
+	return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* out[r][o] = X[r] . W[o], exact int32. The hot spot that faster paths
+ * replace; any summation order gives the same integers. */
+static void gemm_s8(const int8_t *X, size_t rows, size_t k, const int8_t *W,
+		    size_t n, int32_t *out)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const int8_t *x = X + r * k;
+
+		for (size_t o = 0; o < n; o++) {
+			const int8_t *w = W + o * k;
+			int32_t sum = 0;
+
+			for (size_t c = 0; c < k; c++)
+				sum += (int32_t)x[c] * w[c];
+			out[r * n + o] = sum;
+		}
+	}
+}
+
+/* rq8 over rows of acc (stride n) into out (stride ostride). */
+static void rq8_rows(const int32_t *acc, size_t rows, size_t n,
+		     const int32_t *mul, int32_t shift, int8_t *out,
+		     size_t ostride)
+{
+	for (size_t r = 0; r < rows; r++)
+		for (size_t o = 0; o < n; o++)
+			out[r * ostride + o] = (int8_t)clamp64(
+				rshift((int64_t)acc[r * n + o] * mul[o], shift),
+				-127, 127);
+}
+
+/* Layer norm of one row of d residuals into int8. */
+static void layer_norm(const int32_t *r, size_t d, const int32_t *g,
+		       const int32_t *b, int32_t shift, int8_t *out)
+{
+	int64_t sum = 0, mu;
+	uint64_t sq = 0;
+	int64_t sd;
+
+	for (size_t c = 0; c < d; c++)
+		sum += r[c];
+	mu = divr(sum, (int64_t)d);
+	for (size_t c = 0; c < d; c++) {
+		int64_t z = r[c] - mu;
+
+		sq += (uint64_t)(z * z);
+	}
+	sd = (int64_t)btz_isqrt64(sq / d);
+	if (sd < 1)
+		sd = 1;
+	for (size_t c = 0; c < d; c++) {
+		int64_t n = clamp64(divr((r[c] - mu) * 4096, sd),
+				    -(1 << 20), 1 << 20);
+
+		out[c] = (int8_t)clamp64(rshift(n * g[c] + b[c], shift),
+					 -127, 127);
+	}
+}
+
+/* Residual: x * rx + rshift(acc * mul, shift), within +-2^24. */
+static void residual(const int8_t *x, const int32_t *acc, size_t d,
+		     int32_t rx, const int32_t *mul, int32_t shift,
+		     int32_t *r)
+{
+	for (size_t c = 0; c < d; c++)
+		r[c] = (int32_t)clamp64(
+			(int64_t)x[c] * rx +
+				rshift((int64_t)acc[c] * mul[c], shift),
+			-(1 << 24), 1 << 24);
+}
+
+static int8_t *cache_row(const struct btz_engine *e, int8_t *base,
+			 size_t layer, size_t win, size_t pos)
+{
+	const struct btz_model *m = e->m;
+
+	return base + ((layer * e->nwin + win) * m->hp.context + pos) * e->kvd;
+}
+
+/* Attention of one row (window w, position p) for every head. */
+static void attend(struct btz_engine *e, size_t layer,
+		   const struct btz_layer *ly, const int8_t *q, size_t w,
+		   size_t p, int8_t *o)
+{
+	const struct btz_model *m = e->m;
+	size_t dh = m->dh, H = m->hp.heads, Hkv = m->hp.kv_heads;
+	const int8_t *K = cache_row(e, e->kc, layer, w, 0);
+	const int8_t *V = cache_row(e, e->vc, layer, w, 0);
+
+	for (size_t h = 0; h < H; h++) {
+		size_t g = h * Hkv / H;
+		const int8_t *qh = q + h * dh;
+		int32_t mx = INT32_MIN;
+		int64_t z = 0;
+
+		for (size_t j = 0; j <= p; j++) {
+			const int8_t *k = K + j * e->kvd + g * dh;
+			int32_t s = 0;
+
+			for (size_t c = 0; c < dh; c++)
+				s += (int32_t)qh[c] * k[c];
+			e->s[j] = s;
+			if (s > mx)
+				mx = s;
+		}
+		/* Second pass: weights from the maximum (never online). */
+		for (size_t j = 0; j <= p; j++) {
+			int64_t idx = rshift((int64_t)(mx - e->s[j]) *
+						     ly->a_mul, ly->a_shift);
+
+			e->e[j] = m->exp_att[idx > 255 ? 255 : idx];
+			z += e->e[j];
+		}
+		for (size_t c = 0; c < dh; c++) {
+			int64_t num = 0;
+
+			for (size_t j = 0; j <= p; j++)
+				num += (int64_t)e->e[j] *
+				       V[j * e->kvd + g * dh + c];
+			o[h * dh + c] = (int8_t)clamp64(
+				divr(num * ((int64_t)1 << ly->ao_shift), z),
+				-127, 127);
+		}
+	}
+}
+
+/* 256 frequencies totalling 2^24 from one output row. */
+static void freq_from_logits(const struct btz_model *m, const int32_t *l,
+			     uint32_t *freq)
+{
+	uint32_t e[256], emax = 0;
+	uint64_t total = 0, given = 0;
+	int32_t mx = INT32_MIN;
+	int best = 0;
+
+	for (int b = 0; b < 256; b++)
+		if (l[b] > mx)
+			mx = l[b];
+	for (int b = 0; b < 256; b++) {
+		int64_t idx = rshift((int64_t)(mx - l[b]) * m->f_mul,
+				     m->f_shift);
+
+		e[b] = m->exp_out[idx > 1023 ? 1023 : idx];
+		total += e[b];
+		if (e[b] > emax) {
+			emax = e[b];
+			best = b;
+		}
+	}
+	for (int b = 0; b < 256; b++) {
+		freq[b] = 1 + (uint32_t)((uint64_t)e[b] *
+					 (BTZ_RC_TOTAL - 256) / total);
+		given += freq[b];
+	}
+	freq[best] += (uint32_t)(BTZ_RC_TOTAL - given);
+}
+
+enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
+				const uint16_t *tok, const uint32_t *win,
+				const uint32_t *pos, uint32_t (*freq)[256],
+				int32_t (*logits)[256], struct btz_error *err)
+{
+	const struct btz_model *m = e->m;
+	size_t d = m->hp.d, F = m->hp.ff;
+
+	if (nrows > e->max_rows)
+		return btz_fail(err, BTZ_E_ARG, "engine: %zu rows, room for %zu",
+				nrows, e->max_rows);
+	for (size_t r = 0; r < nrows; r++) {
+		if (tok[r] > BTZ_BTM_START || win[r] >= e->nwin ||
+		    pos[r] >= m->hp.context)
+			return btz_fail(err, BTZ_E_ARG,
+					"engine: row %zu out of range", r);
+		for (size_t c = 0; c < d; c++)
+			e->x[r * d + c] = (int8_t)clamp64(
+				(int)m->tok_emb[tok[r] * d + c] +
+					m->pos_emb[pos[r] * d + c],
+				-127, 127);
+	}
+	for (size_t l = 0; l < m->hp.layers; l++) {
+		const struct btz_layer *ly = &m->layers[l];
+
+		gemm_s8(e->x, nrows, d, ly->wq, e->qd, e->acc);
+		rq8_rows(e->acc, nrows, e->qd, ly->mq, ly->sq, e->q, e->qd);
+		/* Keys and values of every row enter the caches before any
+		 * row attends: a window's later rows see its earlier ones. */
+		gemm_s8(e->x, nrows, d, ly->wk, e->kvd, e->acc);
+		for (size_t r = 0; r < nrows; r++)
+			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mk, ly->sk,
+				 cache_row(e, e->kc, l, win[r], pos[r]), 0);
+		gemm_s8(e->x, nrows, d, ly->wv, e->kvd, e->acc);
+		for (size_t r = 0; r < nrows; r++)
+			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mv, ly->sv,
+				 cache_row(e, e->vc, l, win[r], pos[r]), 0);
+		for (size_t r = 0; r < nrows; r++)
+			attend(e, l, ly, e->q + r * e->qd, win[r], pos[r],
+			       e->o + r * e->qd);
+		gemm_s8(e->o, nrows, e->qd, ly->wo, d, e->acc);
+		for (size_t r = 0; r < nrows; r++) {
+			residual(e->x + r * d, e->acc + r * d, d, ly->rx,
+				 ly->mo, ly->so, e->r);
+			layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
+				   e->x1 + r * d);
+		}
+		gemm_s8(e->x1, nrows, d, ly->w1, F, e->acc);
+		rq8_rows(e->acc, nrows, F, ly->m1, ly->s1, e->a, F);
+		gemm_s8(e->x1, nrows, d, ly->w3, F, e->acc);
+		rq8_rows(e->acc, nrows, F, ly->m3, ly->s3, e->u, F);
+		for (size_t i = 0; i < nrows * F; i++)
+			e->h[i] = (int8_t)clamp64(
+				rshift((int64_t)m->silu[e->a[i] + 128] * e->u[i] *
+					       ly->mh, ly->sh),
+				-127, 127);
+		gemm_s8(e->h, nrows, F, ly->w2, d, e->acc);
+		for (size_t r = 0; r < nrows; r++) {
+			residual(e->x1 + r * d, e->acc + r * d, d, ly->rx2,
+				 ly->m2, ly->s2, e->r);
+			layer_norm(e->r, d, ly->g2, ly->b2, ly->ln2_shift,
+				   e->x + r * d);
+		}
+	}
+	gemm_s8(e->x, nrows, d, m->wout, 256, e->acc);
+	for (size_t r = 0; r < nrows; r++) {
+		if (logits != NULL)
+			memcpy(logits[r], e->acc + r * 256, sizeof(logits[r]));
+		freq_from_logits(m, e->acc + r * 256, freq[r]);
+	}
+	return BTZ_OK;
+}
+
+size_t btz_model_kv_bytes(const struct btz_model *m)
+{
+	return 2 * (size_t)m->hp.layers * m->hp.context * m->hp.kv_heads *
+	       m->dh;
+}
+
+static void *xcalloc(size_t n, size_t size, int *ok)
+{
+	void *p = NULL;
+
+	if (*ok && (n == 0 || size <= SIZE_MAX / n))
+		p = calloc(n ? n : 1, size);
+	if (p == NULL)
+		*ok = 0;
+	return p;
+}
+
+enum btz_status btz_engine_create(struct btz_engine **out,
+				  const struct btz_model *m, size_t nwin,
+				  size_t max_rows, struct btz_error *err)
+{
+	struct btz_engine *e = calloc(1, sizeof(*e));
+	size_t d = m->hp.d, F = m->hp.ff, W = m->hp.context, cache;
+	int ok = e != NULL;
+
+	*out = NULL;
+	if (!ok)
+		return btz_fail(err, BTZ_E_NOMEM, "engine: out of memory");
+	e->m = m;
+	e->nwin = nwin;
+	e->max_rows = max_rows;
+	e->qd = (size_t)m->hp.heads * m->dh;
+	e->kvd = (size_t)m->hp.kv_heads * m->dh;
+	e->wide = d > F ? d : F;
+	if (e->qd > e->wide)
+		e->wide = e->qd;
+	if (e->wide < 256)
+		e->wide = 256;
+	cache = btz_model_kv_bytes(m) / 2;
+	if (nwin != 0 && cache > SIZE_MAX / 2 / nwin)
+		ok = 0;
+	e->kc = xcalloc(nwin, cache, &ok);
+	e->vc = xcalloc(nwin, cache, &ok);
+	e->x = xcalloc(max_rows, d, &ok);
+	e->x1 = xcalloc(max_rows, d, &ok);
+	e->q = xcalloc(max_rows, e->qd, &ok);
+	e->o = xcalloc(max_rows, e->qd, &ok);
+	e->a = xcalloc(max_rows, F, &ok);
+	e->u = xcalloc(max_rows, F, &ok);
+	e->h = xcalloc(max_rows, F, &ok);
+	e->acc = xcalloc(max_rows, e->wide * sizeof(int32_t), &ok);
+	e->r = xcalloc(d, sizeof(int32_t), &ok);
+	e->s = xcalloc(W, sizeof(int32_t), &ok);
+	e->e = xcalloc(W, sizeof(uint32_t), &ok);
+	e->tok = xcalloc(max_rows, sizeof(*e->tok), &ok);
+	e->win = xcalloc(max_rows, sizeof(*e->win), &ok);
+	e->pos = xcalloc(max_rows, sizeof(*e->pos), &ok);
+	e->freq = xcalloc(max_rows, sizeof(*e->freq), &ok);
+	if (!ok) {
+		btz_engine_free(e);
+		return btz_fail(err, BTZ_E_NOMEM,
+				"engine: out of memory for %zu windows", nwin);
+	}
+	*out = e;
+	return BTZ_OK;
+}
+
+void btz_engine_free(struct btz_engine *e)
+{
+	if (e == NULL)
+		return;
+	free(e->kc);
+	free(e->vc);
+	free(e->x);
+	free(e->x1);
+	free(e->q);
+	free(e->o);
+	free(e->a);
+	free(e->u);
+	free(e->h);
+	free(e->acc);
+	free(e->r);
+	free(e->s);
+	free(e->e);
+	free(e->tok);
+	free(e->win);
+	free(e->pos);
+	free(e->freq);
+	free(e);
+}
+
+/* The predictor: a run is one engine sized for its windows. */
+static enum btz_status pred_begin(void *ctx, size_t nwin, void **run,
+				  struct btz_error *err)
+{
+	const struct btz_model *m = ctx;
+	size_t rows = nwin > m->hp.context ? nwin : m->hp.context;
+
+	return btz_engine_create((struct btz_engine **)run, m, nwin, rows,
+				 err);
+}
+
+static void pred_end(void *ctx, void *run)
+{
+	(void)ctx;
+	btz_engine_free(run);
+}
+
+static enum btz_status pred_predict(void *ctx, void *run,
+				    const uint8_t *const *windows,
+				    size_t nwin, size_t pos,
+				    uint32_t (*freq)[256],
+				    struct btz_error *err)
+{
+	struct btz_engine *e = run;
+
+	(void)ctx;
+	for (size_t i = 0; i < nwin; i++) {
+		e->tok[i] = pos == 0 ? BTZ_BTM_START : windows[i][pos - 1];
+		e->win[i] = (uint32_t)i;
+		e->pos[i] = (uint32_t)pos;
+	}
+	return btz_engine_rows(e, nwin, e->tok, e->win, e->pos, freq, NULL,
+			       err);
+}
+
+static enum btz_status pred_window(void *ctx, void *run,
+				   const uint8_t *window, size_t n,
+				   uint32_t (*sym)[2], struct btz_error *err)
+{
+	struct btz_engine *e = run;
+
+	(void)ctx;
+	for (size_t t = 0; t < n; t++) {
+		e->tok[t] = t == 0 ? BTZ_BTM_START : window[t - 1];
+		e->win[t] = 0;
+		e->pos[t] = (uint32_t)t;
+	}
+	BTZ_TRY(btz_engine_rows(e, n, e->tok, e->win, e->pos, e->freq, NULL,
+				err));
+	for (size_t t = 0; t < n; t++) {
+		uint32_t lo = 0;
+
+		for (unsigned b = 0; b < window[t]; b++)
+			lo += e->freq[t][b];
+		sym[t][0] = lo;
+		sym[t][1] = e->freq[t][window[t]];
+	}
+	return BTZ_OK;
+}
+
+struct btz_predictor btz_model_predictor(const struct btz_model *m)
+{
+	return (struct btz_predictor){
+		.ctx = (void *)m,
+		.window = m->hp.context,
+		.begin = pred_begin,
+		.predict = pred_predict,
+		.end = pred_end,
+		.predict_window = pred_window,
+	};
+}

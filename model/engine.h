@@ -1,0 +1,39 @@
+/* Integer inference (doc/model.md). One code path serves both schedules:
+ * packing runs all positions of a window as rows of one call; unpacking
+ * runs one row per window per step, many windows in lockstep. Keys and
+ * values live in int8 caches, one per window, so both give the same
+ * integers. */
+#ifndef BTZ_MODEL_ENGINE_H
+#define BTZ_MODEL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coder/predict.h"
+#include "model/btm.h"
+
+struct btz_engine;
+
+/* State for nwin windows and calls of at most max_rows rows. */
+enum btz_status btz_engine_create(struct btz_engine **out,
+				  const struct btz_model *m, size_t nwin,
+				  size_t max_rows, struct btz_error *err);
+void btz_engine_free(struct btz_engine *e);
+
+/* Runs nrows rows: row r is token tok[r] (0-255, or 256 = start) at
+ * position pos[r] of window win[r]. Each window's rows must arrive in
+ * position order, across and within calls, starting at 0. Fills freq[r]
+ * (256 entries totalling 2^24, each >= 1) and, when logits is not NULL,
+ * logits[r] (the int32 output row). */
+enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
+				const uint16_t *tok, const uint32_t *win,
+				const uint32_t *pos, uint32_t (*freq)[256],
+				int32_t (*logits)[256], struct btz_error *err);
+
+/* The model as a chunk predictor for coder/ (window = its context). */
+struct btz_predictor btz_model_predictor(const struct btz_model *m);
+
+/* Bytes of key/value cache one window needs. */
+size_t btz_model_kv_bytes(const struct btz_model *m);
+
+#endif

@@ -1,0 +1,59 @@
+/* Draws bytes from a model's own predictions (mksample MODEL.btm N SEED):
+ * data that the model, and no general-purpose compressor, predicts well,
+ * so the tests can see the model method win chunks and decode them. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/engine.h"
+
+static uint64_t next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+int main(int argc, char **argv)
+{
+	struct btz_model *m;
+	struct btz_engine *e;
+	struct btz_error err;
+	uint32_t freq[1][256], win = 0, pos;
+	uint16_t tok;
+	uint64_t seed;
+	long n;
+
+	if (argc != 4 || (n = atol(argv[2])) < 0) {
+		fprintf(stderr, "usage: mksample MODEL.btm N SEED\n");
+		return 1;
+	}
+	seed = strtoull(argv[3], NULL, 10);
+	if (btz_model_load(&m, argv[1], &err) != BTZ_OK ||
+	    btz_engine_create(&e, m, 1, 1, &err) != BTZ_OK) {
+		fprintf(stderr, "mksample: %s\n", err.msg);
+		return 1;
+	}
+	for (long i = 0; i < n; i++) {
+		uint32_t x, acc = 0;
+		int b;
+
+		pos = (uint32_t)(i % m->hp.context);
+		if (pos == 0)
+			tok = BTZ_BTM_START;
+		if (btz_engine_rows(e, 1, &tok, &win, &pos, freq, NULL,
+				    &err) != BTZ_OK) {
+			fprintf(stderr, "mksample: %s\n", err.msg);
+			return 1;
+		}
+		x = (uint32_t)(next(&seed) >> 40); /* uniform below 2^24 */
+		for (b = 0; b < 255 && acc + freq[0][b] <= x; b++)
+			acc += freq[0][b];
+		putchar(b);
+		tok = (uint16_t)b;
+	}
+	btz_engine_free(e);
+	btz_model_free(m);
+	return fflush(stdout) == 0 ? 0 : 1;
+}

@@ -1,0 +1,53 @@
+#!/bin/sh
+# The model method end to end: btzpack --model codes chunks of the model's
+# modality, btzunpack finds the model by fingerprint (--model,
+# BTZ_MODEL_PATH) or refuses, naming what it wanted and where it looked.
+set -eu
+. "$top_srcdir/tests/lib.sh"
+MKMODEL="$top_builddir/tests/mkmodel"
+MKSAMPLE="$top_builddir/tests/mksample"
+
+mkdir models other
+# A small generated model (context 64) for the "other" modality, and data
+# drawn from it, which it predicts better than LZMA2 or storing can.
+"$MKMODEL" models/t.btm 11 32 1 8 2 128 64 0 || fail "mkmodel failed"
+"$MKMODEL" other/u.btm 12 32 1 8 2 128 64 0 || fail "mkmodel failed"
+mkdir src
+"$MKSAMPLE" models/t.btm 20000 5 > src/sample.txt || fail "mksample failed"
+make_text 5000 src/words.txt
+# The sample is binary ("other"), the words are text: only the sample's
+# chunks may use the model.
+expect_status 0 "$BTZPACK" -q --model=models/t.btm -o a.btz src
+"$BTZUNPACK" -l a.btz > list
+grep -q "other .*random-11 .*src/sample.txt" list ||
+	{ cat list >&2; fail "the model coded no chunk of sample.txt"; }
+grep -q "text .*lzma2 .*src/words.txt" list ||
+	{ cat list >&2; fail "words.txt not coded by lzma2"; }
+
+# Unpacking needs that exact model.
+mkdir x
+expect_status 1 "$BTZUNPACK" -C x a.btz
+expect_err "needs model 'random-11' (fingerprint"
+expect_err "searched"
+[ -z "$(ls -A x)" ] || fail "files written without the model: $(ls -A x)"
+expect_status 1 "$BTZUNPACK" --model=other/u.btm -t a.btz
+expect_err "other/u.btm ("
+expect_status 0 "$BTZUNPACK" --model=models/t.btm -C x a.btz
+same_tree src x/src
+rm -rf x && mkdir x
+BTZ_MODEL_PATH="$SCRATCH/other:$SCRATCH/models" \
+	expect_status 0 "$BTZUNPACK" -C x a.btz
+same_tree src x/src
+expect_status 0 "$BTZUNPACK" --model=models -t a.btz
+
+# The archive does not depend on the thread count.
+expect_status 0 "$BTZPACK" -q -T 1 --model=models/t.btm -o a1.btz src
+expect_status 0 "$BTZPACK" -q -T 2 --model=models/t.btm -o a2.btz src
+cmp -s a1.btz a2.btz || fail "-T 1 and -T 2 archives differ"
+cmp -s a.btz a1.btz || fail "default -T and -T 1 archives differ"
+
+# A damaged model file is refused clearly.
+head -c 100 models/t.btm > bad.btm
+expect_status 1 "$BTZPACK" -q --model=bad.btm -o b.btz src
+expect_err bad.btm
+no_file b.btz

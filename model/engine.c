@@ -8,9 +8,11 @@
 
 #include "coder/rc.h"
 #include "common/bytes.h"
+#include "model/kernels.h"
 
 struct btz_engine {
 	const struct btz_model *m;
+	const struct btz_kernels *k;
 	size_t nwin, max_rows;
 	size_t qd, kvd, wide; /* H*dh, Hkv*dh, widest row of acc */
 	int8_t *kc, *vc;      /* [L][nwin][W][kvd] */
@@ -49,25 +51,6 @@ static inline int64_t divr(int64_t a, int64_t b)
 static inline int64_t clamp64(int64_t x, int64_t lo, int64_t hi)
 {
 	return x < lo ? lo : x > hi ? hi : x;
-}
-
-/* out[r][o] = X[r] . W[o], exact int32. The hot spot that faster paths
- * replace; any summation order gives the same integers. */
-static void gemm_s8(const int8_t *X, size_t rows, size_t k, const int8_t *W,
-		    size_t n, int32_t *out)
-{
-	for (size_t r = 0; r < rows; r++) {
-		const int8_t *x = X + r * k;
-
-		for (size_t o = 0; o < n; o++) {
-			const int8_t *w = W + o * k;
-			int32_t sum = 0;
-
-			for (size_t c = 0; c < k; c++)
-				sum += (int32_t)x[c] * w[c];
-			out[r * n + o] = sum;
-		}
-	}
 }
 
 /* rq8 over rows of acc (stride n) into out (stride ostride). */
@@ -233,38 +216,38 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 	for (size_t l = 0; l < m->hp.layers; l++) {
 		const struct btz_layer *ly = &m->layers[l];
 
-		gemm_s8(e->x, nrows, d, ly->wq, e->qd, e->acc);
+		e->k->gemm_s8(e->x, nrows, d, ly->wq, e->qd, e->acc);
 		rq8_rows(e->acc, nrows, e->qd, ly->mq, ly->sq, e->q, e->qd);
 		/* Keys and values of every row enter the caches before any
 		 * row attends: a window's later rows see its earlier ones. */
-		gemm_s8(e->x, nrows, d, ly->wk, e->kvd, e->acc);
+		e->k->gemm_s8(e->x, nrows, d, ly->wk, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++)
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mk, ly->sk,
 				 cache_row(e, e->kc, l, win[r], pos[r]), 0);
-		gemm_s8(e->x, nrows, d, ly->wv, e->kvd, e->acc);
+		e->k->gemm_s8(e->x, nrows, d, ly->wv, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++)
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mv, ly->sv,
 				 cache_row(e, e->vc, l, win[r], pos[r]), 0);
 		for (size_t r = 0; r < nrows; r++)
 			attend(e, l, ly, e->q + r * e->qd, win[r], pos[r],
 			       e->o + r * e->qd);
-		gemm_s8(e->o, nrows, e->qd, ly->wo, d, e->acc);
+		e->k->gemm_s8(e->o, nrows, e->qd, ly->wo, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x + r * d, e->acc + r * d, d, ly->rx,
 				 ly->mo, ly->so, e->r);
 			layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
 				   e->x1 + r * d);
 		}
-		gemm_s8(e->x1, nrows, d, ly->w1, F, e->acc);
+		e->k->gemm_s8(e->x1, nrows, d, ly->w1, F, e->acc);
 		rq8_rows(e->acc, nrows, F, ly->m1, ly->s1, e->a, F);
-		gemm_s8(e->x1, nrows, d, ly->w3, F, e->acc);
+		e->k->gemm_s8(e->x1, nrows, d, ly->w3, F, e->acc);
 		rq8_rows(e->acc, nrows, F, ly->m3, ly->s3, e->u, F);
 		for (size_t i = 0; i < nrows * F; i++)
 			e->h[i] = (int8_t)clamp64(
 				rshift((int64_t)m->silu[e->a[i] + 128] * e->u[i] *
 					       ly->mh, ly->sh),
 				-127, 127);
-		gemm_s8(e->h, nrows, F, ly->w2, d, e->acc);
+		e->k->gemm_s8(e->h, nrows, F, ly->w2, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x1 + r * d, e->acc + r * d, d, ly->rx2,
 				 ly->m2, ly->s2, e->r);
@@ -272,7 +255,7 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				   e->x + r * d);
 		}
 	}
-	gemm_s8(e->x, nrows, d, m->wout, 256, e->acc);
+	e->k->gemm_s8(e->x, nrows, d, m->wout, 256, e->acc);
 	for (size_t r = 0; r < nrows; r++) {
 		if (logits != NULL)
 			memcpy(logits[r], e->acc + r * 256, sizeof(logits[r]));
@@ -310,6 +293,7 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	if (!ok)
 		return btz_fail(err, BTZ_E_NOMEM, "engine: out of memory");
 	e->m = m;
+	e->k = btz_kernels_select(NULL);
 	e->nwin = nwin;
 	e->max_rows = max_rows;
 	e->qd = (size_t)m->hp.heads * m->dh;

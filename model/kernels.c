@@ -1,0 +1,78 @@
+/* The scalar kernels, and choosing a kernel table at run time. */
+#include "model/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void gemm_s8_scalar(const int8_t *X, size_t rows, size_t k,
+			   const int8_t *W, size_t n, int32_t *out)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const int8_t *x = X + r * k;
+
+		for (size_t o = 0; o < n; o++) {
+			const int8_t *w = W + o * k;
+			int32_t sum = 0;
+
+			for (size_t c = 0; c < k; c++)
+				sum += (int32_t)x[c] * w[c];
+			out[r * n + o] = sum;
+		}
+	}
+}
+
+const struct btz_kernels btz_kernels_scalar = {
+	.name = "scalar",
+	.gemm_s8 = gemm_s8_scalar,
+};
+
+/* Faster tables, best first, each with a test of whether this CPU runs
+ * it; filled in by kernels_x86.c where the compiler supports it. */
+extern const struct btz_kernels *const btz_kernels_x86[];
+extern int (*const btz_kernels_x86_ok[])(void);
+
+const struct btz_kernels *const *btz_kernels_all(void)
+{
+	static const struct btz_kernels *all[16];
+
+	if (all[0] == NULL) {
+		size_t n = 0;
+
+		for (size_t i = 0; btz_kernels_x86[i] != NULL && n < 14; i++)
+			all[n++] = btz_kernels_x86[i];
+		all[n] = &btz_kernels_scalar;
+	}
+	return all;
+}
+
+const struct btz_kernels *btz_kernels_by_name(const char *name)
+{
+	if (strcmp(name, btz_kernels_scalar.name) == 0)
+		return &btz_kernels_scalar;
+	for (size_t i = 0; btz_kernels_x86[i] != NULL; i++)
+		if (strcmp(name, btz_kernels_x86[i]->name) == 0)
+			return btz_kernels_x86_ok[i]() ? btz_kernels_x86[i]
+							: NULL;
+	return NULL;
+}
+
+const struct btz_kernels *btz_kernels_select(const char **why)
+{
+	const char *want = getenv("BTZ_KERNEL");
+
+	if (why != NULL)
+		*why = NULL;
+	if (want != NULL && *want != '\0') {
+		const struct btz_kernels *k = btz_kernels_by_name(want);
+
+		if (k != NULL)
+			return k;
+		if (why != NULL)
+			*why = "BTZ_KERNEL names a kernel this CPU or build "
+			       "lacks; using the best available";
+	}
+	for (size_t i = 0; btz_kernels_x86[i] != NULL; i++)
+		if (btz_kernels_x86_ok[i]())
+			return btz_kernels_x86[i];
+	return &btz_kernels_scalar;
+}

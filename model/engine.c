@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coder/rc.h"
 #include "common/bytes.h"
@@ -13,6 +14,7 @@
 struct btz_engine {
 	const struct btz_model *m;
 	const struct btz_kernels *k;
+	struct btz_engine_prof *prof;
 	size_t nwin, max_rows;
 	size_t qd, kvd, wide; /* H*dh, Hkv*dh, widest row of acc */
 	int8_t *kc, *vc;      /* [L][nwin][W][kvd] */
@@ -191,6 +193,33 @@ static void freq_from_logits(const struct btz_model *m, const int32_t *l,
 	freq[best] += (uint32_t)(BTZ_RC_TOTAL - given);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A kernel call, timed when profiling. */
+#define GEMM(e, ...)                                                         \
+	do {                                                                 \
+		uint64_t t0_ = (e)->prof ? now_ns() : 0;                     \
+		(e)->k->gemm_s8(__VA_ARGS__);                                \
+		if ((e)->prof)                                               \
+			(e)->prof->gemm_ns += now_ns() - t0_;                \
+	} while (0)
+
+void btz_engine_profile(struct btz_engine *e, struct btz_engine_prof *p)
+{
+	e->prof = p;
+}
+
+const char *btz_engine_kernel(const struct btz_engine *e)
+{
+	return e->k->name;
+}
+
 enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				const uint16_t *tok, const uint32_t *win,
 				const uint32_t *pos, uint32_t (*freq)[256],
@@ -198,6 +227,7 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 {
 	const struct btz_model *m = e->m;
 	size_t d = m->hp.d, F = m->hp.ff;
+	uint64_t t_start = e->prof ? now_ns() : 0, t_attn;
 
 	if (nrows > e->max_rows)
 		return btz_fail(err, BTZ_E_ARG, "engine: %zu rows, room for %zu",
@@ -216,38 +246,41 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 	for (size_t l = 0; l < m->hp.layers; l++) {
 		const struct btz_layer *ly = &m->layers[l];
 
-		e->k->gemm_s8(e->x, nrows, d, ly->wq, e->qd, e->acc);
+		GEMM(e, e->x, nrows, d, ly->wq, e->qd, e->acc);
 		rq8_rows(e->acc, nrows, e->qd, ly->mq, ly->sq, e->q, e->qd);
 		/* Keys and values of every row enter the caches before any
 		 * row attends: a window's later rows see its earlier ones. */
-		e->k->gemm_s8(e->x, nrows, d, ly->wk, e->kvd, e->acc);
+		GEMM(e, e->x, nrows, d, ly->wk, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++)
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mk, ly->sk,
 				 cache_row(e, e->kc, l, win[r], pos[r]), 0);
-		e->k->gemm_s8(e->x, nrows, d, ly->wv, e->kvd, e->acc);
+		GEMM(e, e->x, nrows, d, ly->wv, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++)
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mv, ly->sv,
 				 cache_row(e, e->vc, l, win[r], pos[r]), 0);
+		t_attn = e->prof ? now_ns() : 0;
 		for (size_t r = 0; r < nrows; r++)
 			attend(e, l, ly, e->q + r * e->qd, win[r], pos[r],
 			       e->o + r * e->qd);
-		e->k->gemm_s8(e->o, nrows, e->qd, ly->wo, d, e->acc);
+		if (e->prof)
+			e->prof->attn_ns += now_ns() - t_attn;
+		GEMM(e, e->o, nrows, e->qd, ly->wo, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x + r * d, e->acc + r * d, d, ly->rx,
 				 ly->mo, ly->so, e->r);
 			layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
 				   e->x1 + r * d);
 		}
-		e->k->gemm_s8(e->x1, nrows, d, ly->w1, F, e->acc);
+		GEMM(e, e->x1, nrows, d, ly->w1, F, e->acc);
 		rq8_rows(e->acc, nrows, F, ly->m1, ly->s1, e->a, F);
-		e->k->gemm_s8(e->x1, nrows, d, ly->w3, F, e->acc);
+		GEMM(e, e->x1, nrows, d, ly->w3, F, e->acc);
 		rq8_rows(e->acc, nrows, F, ly->m3, ly->s3, e->u, F);
 		for (size_t i = 0; i < nrows * F; i++)
 			e->h[i] = (int8_t)clamp64(
 				rshift((int64_t)m->silu[e->a[i] + 128] * e->u[i] *
 					       ly->mh, ly->sh),
 				-127, 127);
-		e->k->gemm_s8(e->h, nrows, F, ly->w2, d, e->acc);
+		GEMM(e, e->h, nrows, F, ly->w2, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x1 + r * d, e->acc + r * d, d, ly->rx2,
 				 ly->m2, ly->s2, e->r);
@@ -255,11 +288,15 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				   e->x + r * d);
 		}
 	}
-	e->k->gemm_s8(e->x, nrows, d, m->wout, 256, e->acc);
+	GEMM(e, e->x, nrows, d, m->wout, 256, e->acc);
 	for (size_t r = 0; r < nrows; r++) {
 		if (logits != NULL)
 			memcpy(logits[r], e->acc + r * 256, sizeof(logits[r]));
 		freq_from_logits(m, e->acc + r * 256, freq[r]);
+	}
+	if (e->prof) {
+		e->prof->total_ns += now_ns() - t_start;
+		e->prof->rows += nrows;
 	}
 	return BTZ_OK;
 }

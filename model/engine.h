@@ -30,6 +30,16 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				const uint32_t *pos, uint32_t (*freq)[256],
 				int32_t (*logits)[256], struct btz_error *err);
 
+/* Where an engine's time goes, for benchmarks: set with
+ * btz_engine_profile; NULL (the default) measures nothing. */
+struct btz_engine_prof {
+	uint64_t gemm_ns, attn_ns, total_ns, rows;
+};
+
+void btz_engine_profile(struct btz_engine *e, struct btz_engine_prof *p);
+/* The name of the kernel table the engine uses. */
+const char *btz_engine_kernel(const struct btz_engine *e);
+
 /* The model as a chunk predictor for coder/ (window = its context). */
 struct btz_predictor btz_model_predictor(const struct btz_model *m);
 

@@ -1,8 +1,573 @@
-/* x86 kernels (AVX2, AVX-512 VNNI, AMX), chosen at run time by CPUID.
- * Each must equal the scalar kernel bit for bit. */
+/* x86 kernels (AVX2, AVX-512 VNNI), chosen at run time by CPUID.
+ * Each must equal the scalar kernel bit for bit; tests/test_kernels.c
+ * checks that.  Integer sums do not depend on their order, so the only
+ * way to differ is overflow or saturation: each kernel says below why it
+ * has neither, given that X and W hold values in [-127, 127] only.
+ *
+ * Every kernel computes dot products of a row of X with a row of W (both
+ * run along k), tile by tile: R rows of X times C rows of W, R*C
+ * accumulators kept in registers, so each vector loaded from W serves R
+ * rows and each loaded from X serves C outputs.  At the end of k the R*C
+ * accumulators are summed across their lanes together into one vector
+ * (lane r*C + c = out[r][c]).  Loop order: a block of rows of X (a few
+ * hundred KB at most, so it stays in L2), then C rows of W at a time
+ * (they stay in L1 across the block), then the row tiles of the block.
+ * The AVX-512 kernel has a second, packed path for 16 rows or more (the
+ * lockstep decode and the pack pass): it repacks 32 rows of W at a time
+ * so that the products land in output lanes directly, with no sums
+ * across lanes, which otherwise dominate at k = 128.
+ *
+ * Each kernel is compiled with __attribute__((target(...))), so the file
+ * needs no -march flag; btz_kernels_x86_ok[] asks the CPU (and, through
+ * __builtin_cpu_supports, the OS's XSAVE state) whether it may run. */
 #include "model/kernels.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* Rows of X per block: about 128 KB of X, a multiple of every tile
+ * height (4), at least one tile. */
+static size_t row_block(size_t k)
+{
+	size_t rb = (131072 / k) & ~(size_t)3;
+
+	return rb < 4 ? 4 : rb;
+}
+
+/* ------------------------------------------------------------------ */
+/* AVX2: vpmaddubsw with the sign trick.
+ *
+ * vpmaddubsw multiplies unsigned bytes by signed bytes and adds adjacent
+ * pairs into int16, saturating.  We feed it |x| (vpabsb, 0..127) and
+ * w·sgn(x) (vpsignb: w negated where x < 0, zeroed where x = 0, and
+ * -127..127 stays in range), so each product is x·w exactly and each pair
+ * sum is at most 2·127·127 = 32258 < 32767: no saturation.  vpmaddwd with
+ * ones then adds pairs of int16 into int32 exactly, and the int32
+ * accumulation is the scalar's (|sums| < 2^31 by contract).  Tails of k
+ * are copied into a zeroed 32-byte buffer: zeros add nothing. */
+
+#define AVX2_FN static inline __attribute__((always_inline, target("avx2")))
+
+AVX2_FN __m256i avx2_load_tail(const int8_t *p, size_t len)
+{
+	int8_t buf[32] = { 0 };
+
+	memcpy(buf, p, len);
+	return _mm256_loadu_si256((const __m256i *)buf);
+}
+
+/* One 32-byte step of k for an R x C tile; len < 32 for the tail. */
+AVX2_FN void avx2_step(__m256i acc[8], const int8_t *const xp[4],
+		       const int8_t *const wp[8], size_t c0, size_t len,
+		       const int R, const int C)
+{
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256i xv[4], ax[4];
+
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		xv[r] = len >= 32 ?
+			_mm256_loadu_si256((const __m256i *)(xp[r] + c0)) :
+			avx2_load_tail(xp[r] + c0, len);
+		ax[r] = _mm256_abs_epi8(xv[r]);
+	}
+#pragma GCC unroll 8
+	for (int c = 0; c < C; c++) {
+		__m256i w = len >= 32 ?
+			_mm256_loadu_si256((const __m256i *)(wp[c] + c0)) :
+			avx2_load_tail(wp[c] + c0, len);
+
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			__m256i p = _mm256_maddubs_epi16(
+				ax[r], _mm256_sign_epi8(w, xv[r]));
+
+			acc[r * C + c] = _mm256_add_epi32(
+				acc[r * C + c], _mm256_madd_epi16(p, ones));
+		}
+	}
+}
+
+/* Lane i of the result = the sum of the 8 lanes of a[i]. */
+AVX2_FN __m256i avx2_reduce8(const __m256i a[8])
+{
+	__m256i b[4], c[2];
+
+	/* Per 128-bit half: [a0+a2, b0+b2, a1+a3, b1+b3] for a, b. */
+#pragma GCC unroll 4
+	for (int j = 0; j < 4; j++)
+		b[j] = _mm256_add_epi32(
+			_mm256_unpacklo_epi32(a[2 * j], a[2 * j + 1]),
+			_mm256_unpackhi_epi32(a[2 * j], a[2 * j + 1]));
+	/* Per half: partial sums of a[4j], a[4j+1], a[4j+2], a[4j+3]. */
+#pragma GCC unroll 2
+	for (int j = 0; j < 2; j++)
+		c[j] = _mm256_add_epi32(
+			_mm256_unpacklo_epi64(b[2 * j], b[2 * j + 1]),
+			_mm256_unpackhi_epi64(b[2 * j], b[2 * j + 1]));
+	/* Add the two halves. */
+	return _mm256_add_epi32(_mm256_permute2x128_si256(c[0], c[1], 0x20),
+				_mm256_permute2x128_si256(c[0], c[1], 0x31));
+}
+
+/* Rows [r_begin, r_end) of out, tiles of R rows x C columns; R divides
+ * the row count, R*C <= 8. */
+AVX2_FN void avx2_rows(const int8_t *X, size_t r_begin, size_t r_end,
+		       size_t k, const int8_t *W, size_t n, int32_t *out,
+		       const int R, const int C)
+{
+	size_t rb = row_block(k);
+
+	for (size_t b0 = r_begin; b0 < r_end; b0 += rb) {
+		size_t b1 = r_end - b0 < rb ? r_end : b0 + rb;
+
+		for (size_t o0 = 0; o0 < n; o0 += (size_t)C) {
+			size_t nc = n - o0 < (size_t)C ? n - o0 : (size_t)C;
+			const int8_t *wp[8];
+
+			/* Columns past n repeat the last one; not stored. */
+			for (int c = 0; c < C; c++)
+				wp[c] = W + (o0 + ((size_t)c < nc ? (size_t)c
+								  : nc - 1)) * k;
+			for (size_t r0 = b0; r0 < b1; r0 += (size_t)R) {
+				const int8_t *xp[4];
+				__m256i acc[8];
+				int32_t t[8];
+				size_t c0 = 0;
+
+				for (int r = 0; r < R; r++)
+					xp[r] = X + (r0 + (size_t)r) * k;
+				for (int i = 0; i < 8; i++)
+					acc[i] = _mm256_setzero_si256();
+				for (; c0 + 32 <= k; c0 += 32)
+					avx2_step(acc, xp, wp, c0, 32, R, C);
+				if (c0 < k)
+					avx2_step(acc, xp, wp, c0, k - c0, R, C);
+				_mm256_storeu_si256((__m256i *)t,
+						    avx2_reduce8(acc));
+				for (int r = 0; r < R; r++) {
+					int32_t *dst = out + (r0 + (size_t)r) * n + o0;
+
+					if (nc == (size_t)C)
+						memcpy(dst, t + r * C,
+						       (size_t)C * sizeof *t);
+					else
+						memcpy(dst, t + r * C,
+						       nc * sizeof *t);
+				}
+			}
+		}
+	}
+}
+
+__attribute__((target("avx2")))
+static void gemm_s8_avx2(const int8_t *X, size_t rows, size_t k,
+			 const int8_t *W, size_t n, int32_t *out)
+{
+	size_t r = rows & ~(size_t)3;
+
+	if (k == 0 || n == 0)
+		return; /* k >= 1 by contract; keep the division safe */
+	if (r > 0)
+		avx2_rows(X, 0, r, k, W, n, out, 4, 2);
+	if (rows - r >= 2) {
+		avx2_rows(X, r, r + 2, k, W, n, out, 2, 4);
+		r += 2;
+	}
+	if (rows - r == 1)
+		avx2_rows(X, r, r + 1, k, W, n, out, 1, 8);
+}
+
+static int avx2_ok(void)
+{
+	return __builtin_cpu_supports("avx2");
+}
+
+static const struct btz_kernels kernels_avx2 = {
+	.name = "avx2",
+	.gemm_s8 = gemm_s8_avx2,
+};
+
+/* ------------------------------------------------------------------ */
+/* AVX-512 VNNI: vpdpbusd, unsigned bytes times signed bytes, four
+ * products added into each int32 lane with no intermediate rounding or
+ * saturation (the non-saturating form).  Two exact ways to make X
+ * unsigned; both are used:
+ *
+ * - offset (tiles of 4 rows): u = x XOR 0x80 = x + 128 in [1, 255];
+ *   Σ u·w = Σ x·w + 128·Σ w, so we subtract 128·Σ_c W[o][c], computed
+ *   once per block of rows and C rows of W with vpdpbusd(128, w).  Every
+ *   int32 partial is within |Σ x·w| + 128·|Σ w| <= 255·127·k, and the
+ *   wrapped int32 arithmetic of vpdpbusd/vpaddd/vpsubd is modular anyway,
+ *   so the final difference is the exact sum, which fits by contract.
+ *
+ * - sign (rows left over, fewer than 4, e.g. the lone decode row): |x|
+ *   (vpabsb, 0..127) times w·sgn(x) (w negated under the mask of x < 0;
+ *   -127..127 stays in range), each product x·w exactly; no correction.
+ *   Costs a byte subtraction per product vector instead of the
+ *   correction, which is cheaper when the correction is not shared.
+ *
+ * Tails of k use masked loads, which read nothing past the mask and fill
+ * zeros: w = 0 there, so those lanes add 0 in both schemes. */
+
+#define VNNI_TARGET "avx512f,avx512bw,avx512vnni"
+#define VNNI_FN static inline __attribute__((always_inline, target(VNNI_TARGET)))
+
+/* Lane i of the result = the sum of the 16 lanes of a[i]. */
+VNNI_FN __m512i vnni_reduce16(const __m512i a[16])
+{
+	__m512i b[8], e[4], g[2];
+
+	/* Per 128-bit block: [a0+a2, b0+b2, a1+a3, b1+b3] for a, b. */
+#pragma GCC unroll 8
+	for (int j = 0; j < 8; j++)
+		b[j] = _mm512_add_epi32(
+			_mm512_unpacklo_epi32(a[2 * j], a[2 * j + 1]),
+			_mm512_unpackhi_epi32(a[2 * j], a[2 * j + 1]));
+	/* Per block: partial sums of a[4j] .. a[4j+3]. */
+#pragma GCC unroll 4
+	for (int j = 0; j < 4; j++)
+		e[j] = _mm512_add_epi32(
+			_mm512_unpacklo_epi64(b[2 * j], b[2 * j + 1]),
+			_mm512_unpackhi_epi64(b[2 * j], b[2 * j + 1]));
+	/* Add blocks pairwise, then again: block j = all of e[j]. */
+#pragma GCC unroll 2
+	for (int j = 0; j < 2; j++)
+		g[j] = _mm512_add_epi32(
+			_mm512_shuffle_i32x4(e[2 * j], e[2 * j + 1], 0x88),
+			_mm512_shuffle_i32x4(e[2 * j], e[2 * j + 1], 0xdd));
+	return _mm512_add_epi32(_mm512_shuffle_i32x4(g[0], g[1], 0x88),
+				_mm512_shuffle_i32x4(g[0], g[1], 0xdd));
+}
+
+/* One 64-byte step of k for an R x C tile; m masks the tail (full: all
+ * ones, plain loads). */
+VNNI_FN void vnni_step(__m512i acc[16], const int8_t *const xp[4],
+		       const int8_t *const wp[16], size_t c0, __mmask64 m,
+		       const int full, const int R, const int C,
+		       const int offset)
+{
+	__m512i xv[4];
+	__mmask64 neg[4];
+
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		__m512i x = full ? _mm512_loadu_si512(xp[r] + c0) :
+				   _mm512_maskz_loadu_epi8(m, xp[r] + c0);
+
+		if (offset) {
+			xv[r] = _mm512_xor_si512(x, _mm512_set1_epi8(-128));
+		} else {
+			xv[r] = _mm512_abs_epi8(x);
+			neg[r] = _mm512_movepi8_mask(x);
+		}
+	}
+#pragma GCC unroll 16
+	for (int c = 0; c < C; c++) {
+		__m512i w = full ? _mm512_loadu_si512(wp[c] + c0) :
+				   _mm512_maskz_loadu_epi8(m, wp[c] + c0);
+
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			__m512i ws = offset ? w :
+				_mm512_mask_sub_epi8(w, neg[r],
+						     _mm512_setzero_si512(), w);
+
+			acc[r * C + c] = _mm512_dpbusd_epi32(acc[r * C + c],
+							     xv[r], ws);
+		}
+	}
+}
+
+/* 128·Σ_c p[c] for the C rows (of W, or of X) at wp, in lanes 0..C-1. */
+VNNI_FN __m512i vnni_wsums(const int8_t *const wp[16], size_t k,
+			   const int C)
+{
+	const __m512i u128 = _mm512_set1_epi8(-128); /* 0x80 = 128 unsigned */
+	__m512i s[16];
+	size_t c0 = 0;
+
+	for (int c = 0; c < 16; c++)
+		s[c] = _mm512_setzero_si512();
+	for (; c0 < k; c0 += 64) {
+		__mmask64 m = k - c0 >= 64 ? ~(__mmask64)0 :
+			      ((__mmask64)1 << (k - c0)) - 1;
+
+#pragma GCC unroll 16
+		for (int c = 0; c < C; c++)
+			s[c] = _mm512_dpbusd_epi32(
+				s[c], u128, _mm512_maskz_loadu_epi8(m, wp[c] + c0));
+	}
+	return vnni_reduce16(s);
+}
+
+/* Rows [r_begin, r_end) of out, tiles of R rows x C columns; R divides
+ * the row count, R*C <= 16. */
+VNNI_FN void vnni_rows(const int8_t *X, size_t r_begin, size_t r_end,
+		       size_t k, const int8_t *W, size_t n, int32_t *out,
+		       const int R, const int C, const int offset)
+{
+	size_t rb = row_block(k);
+	/* Lane i of the correction is column i % C. */
+	const __m512i colidx = _mm512_set_epi32(
+		15 % C, 14 % C, 13 % C, 12 % C, 11 % C, 10 % C, 9 % C, 8 % C,
+		7 % C, 6 % C, 5 % C, 4 % C, 3 % C, 2 % C, 1 % C, 0);
+	__mmask64 tail = ((__mmask64)1 << (k % 64)) - 1;
+
+	for (size_t b0 = r_begin; b0 < r_end; b0 += rb) {
+		size_t b1 = r_end - b0 < rb ? r_end : b0 + rb;
+
+		for (size_t o0 = 0; o0 < n; o0 += (size_t)C) {
+			size_t nc = n - o0 < (size_t)C ? n - o0 : (size_t)C;
+			const int8_t *wp[16];
+			__m512i corr = _mm512_setzero_si512();
+
+			/* Columns past n repeat the last one; not stored. */
+			for (int c = 0; c < C; c++)
+				wp[c] = W + (o0 + ((size_t)c < nc ? (size_t)c
+								  : nc - 1)) * k;
+			if (offset)
+				corr = _mm512_permutexvar_epi32(
+					colidx, vnni_wsums(wp, k, C));
+			for (size_t r0 = b0; r0 < b1; r0 += (size_t)R) {
+				const int8_t *xp[4];
+				__m512i acc[16];
+				int32_t t[16];
+				size_t c0 = 0;
+
+				for (int r = 0; r < R; r++)
+					xp[r] = X + (r0 + (size_t)r) * k;
+				for (int i = 0; i < 16; i++)
+					acc[i] = _mm512_setzero_si512();
+				for (; c0 + 64 <= k; c0 += 64)
+					vnni_step(acc, xp, wp, c0, 0, 1, R, C,
+						  offset);
+				if (c0 < k)
+					vnni_step(acc, xp, wp, c0, tail, 0, R,
+						  C, offset);
+				_mm512_storeu_si512(
+					t, _mm512_sub_epi32(vnni_reduce16(acc),
+							    corr));
+				for (int r = 0; r < R; r++) {
+					int32_t *dst = out + (r0 + (size_t)r) * n + o0;
+
+					if (nc == (size_t)C)
+						memcpy(dst, t + r * C,
+						       (size_t)C * sizeof *t);
+					else
+						memcpy(dst, t + r * C,
+						       nc * sizeof *t);
+				}
+			}
+		}
+	}
+}
+
+/* The packed path, for PK_MIN_ROWS rows or more: no sums across lanes.
+ * 32 rows of W at a time are repacked so that one vector holds, for 16
+ * output columns, 4 consecutive bytes of k each (the layout vpdpbusd
+ * wants), as u = w XOR 0x80 = w + 128 in [1, 255]; 4 bytes of a row of
+ * X are broadcast as the signed operand.  Then Σ u·x = Σ w·x + 128·Σ x:
+ * we subtract 128·Σ_c X[r][c], once per row.  As above the int32 lanes
+ * wrap modularly and the final difference is the exact sum.  The k % 4
+ * tail broadcasts the last bytes of x zero-padded (never reading past
+ * X), so the padding of W meets zeros.  Columns past n are computed from
+ * padding and not stored.  The rows % 8 left over go to vnni_rows. */
+
+#define PK_COLS 32 /* rows of W packed at a time: two vectors */
+#define PK_ROWS 8  /* rows of X per tile: 16 accumulators */
+#ifndef PK_MIN_ROWS
+#define PK_MIN_ROWS 16 /* fewer rows: the unpacked kernel (measured) */
+#endif
+
+VNNI_FN int32_t load4(const int8_t *p, size_t len)
+{
+	int32_t v = 0;
+
+	memcpy(&v, p, len < 4 ? len : 4);
+	return v;
+}
+
+/* Pack rows o0 .. o0+31 (those < n) of W into P (k4 groups of 128 bytes). */
+VNNI_FN void vnni_pack(const int8_t *W, size_t k, size_t n, size_t o0,
+		       uint8_t *P)
+{
+	const __m512i flip = _mm512_set1_epi8(-128);
+	const __m512i idx = _mm512_mullo_epi32(
+		_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,
+				 2, 1, 0),
+		_mm512_set1_epi32((int32_t)k));
+	size_t kf = k / 4, k4 = (k + 3) / 4;
+
+	for (size_t j = 0; j < PK_COLS / 16; j++) {
+		size_t c0 = o0 + 16 * j, nc;
+
+		if (c0 >= n) {
+			for (size_t g = 0; g < k4; g++)
+				memset(P + g * 128 + j * 64, 0, 64);
+			continue;
+		}
+		nc = n - c0 < 16 ? n - c0 : 16;
+		for (size_t g = 0; g < kf; g++) {
+			__m512i v = _mm512_mask_i32gather_epi32(
+				_mm512_setzero_si512(),
+				(__mmask16)((1u << nc) - 1), idx,
+				W + c0 * k + 4 * g, 1);
+
+			_mm512_storeu_si512(P + g * 128 + j * 64,
+					    _mm512_xor_si512(v, flip));
+		}
+		if (kf < k4) {
+			int32_t t[16] = { 0 };
+
+			for (size_t l = 0; l < nc; l++)
+				t[l] = load4(W + (c0 + l) * k + 4 * kf, k % 4);
+			_mm512_storeu_si512(
+				P + kf * 128 + j * 64,
+				_mm512_xor_si512(_mm512_loadu_si512(t), flip));
+		}
+	}
+}
+
+/* 4 bytes of k (len < 4 at the tail) for a tile of PK_ROWS rows of X
+ * at x (row stride k) and 32 packed columns at p. */
+VNNI_FN void vnni_pstep(__m512i acc[PK_ROWS][2], const uint8_t *p,
+			const int8_t *x, size_t k, const size_t len)
+{
+	__m512i w0 = _mm512_loadu_si512(p), w1 = _mm512_loadu_si512(p + 64);
+
+#pragma GCC unroll 8
+	for (int r = 0; r < PK_ROWS; r++) {
+		__m512i b = _mm512_set1_epi32(load4(x + r * k, len));
+
+		acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], w0, b);
+		acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], w1, b);
+	}
+}
+
+/* Rows [0, rows) of out, rows a multiple of PK_ROWS.  Returns 0 if out
+ * of memory (nothing done). */
+VNNI_FN int vnni_packed(const int8_t *X, size_t rows, size_t k,
+			const int8_t *W, size_t n, int32_t *out)
+{
+	size_t kf = k / 4, k4 = (k + 3) / 4;
+	uint8_t *P = malloc(k4 * 128);
+	int32_t *xs = malloc(rows * sizeof *xs);
+
+	if (P == NULL || xs == NULL) {
+		free(P);
+		free(xs);
+		return 0;
+	}
+	/* 128·Σ x per row, 16 rows at a time. */
+	for (size_t r0 = 0; r0 < rows; r0 += 16) {
+		const int8_t *xp[16];
+		int32_t t[16];
+		size_t nr = rows - r0 < 16 ? rows - r0 : 16;
+
+		for (size_t i = 0; i < 16; i++)
+			xp[i] = X + (r0 + (i < nr ? i : nr - 1)) * k;
+		_mm512_storeu_si512(t, vnni_wsums(xp, k, 16));
+		memcpy(xs + r0, t, nr * sizeof *t);
+	}
+	for (size_t o0 = 0; o0 < n; o0 += PK_COLS) {
+		size_t nc = n - o0 < PK_COLS ? n - o0 : PK_COLS;
+		__mmask16 m0 = nc >= 16 ? 0xffff : (__mmask16)((1u << nc) - 1);
+		__mmask16 m1 = nc >= 32 ? 0xffff :
+			       nc <= 16 ? 0 : (__mmask16)((1u << (nc - 16)) - 1);
+
+		vnni_pack(W, k, n, o0, P);
+		for (size_t r0 = 0; r0 < rows; r0 += PK_ROWS) {
+			const int8_t *x = X + r0 * k;
+			__m512i acc[PK_ROWS][2];
+
+#pragma GCC unroll 8
+			for (int r = 0; r < PK_ROWS; r++)
+				acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+			for (size_t g = 0; g < kf; g++)
+				vnni_pstep(acc, P + g * 128, x + 4 * g, k, 4);
+			if (kf < k4)
+				vnni_pstep(acc, P + kf * 128, x + 4 * kf, k,
+					   k % 4);
+#pragma GCC unroll 8
+			for (int r = 0; r < PK_ROWS; r++) {
+				__m512i s = _mm512_set1_epi32(xs[r0 + r]);
+				int32_t *dst = out + (r0 + r) * n + o0;
+
+				_mm512_mask_storeu_epi32(
+					dst, m0, _mm512_sub_epi32(acc[r][0], s));
+				if (m1)
+					_mm512_mask_storeu_epi32(
+						dst + 16, m1,
+						_mm512_sub_epi32(acc[r][1], s));
+			}
+		}
+	}
+	free(P);
+	free(xs);
+	return 1;
+}
+
+__attribute__((target(VNNI_TARGET)))
+static void gemm_s8_avx512vnni(const int8_t *X, size_t rows, size_t k,
+			       const int8_t *W, size_t n, int32_t *out)
+{
+	size_t r = rows & ~(size_t)3;
+
+	if (k == 0 || n == 0)
+		return;
+	/* k bounded so the gather's int32 offsets 15·k cannot overflow. */
+	if (rows >= PK_MIN_ROWS && k <= ((size_t)1 << 20)) {
+		size_t p = rows - rows % PK_ROWS;
+
+		if (vnni_packed(X, p, k, W, n, out)) {
+			X += p * k;
+			out += p * n;
+			rows -= p;
+			r = rows & ~(size_t)3;
+		}
+	}
+	if (r > 0)
+		vnni_rows(X, 0, r, k, W, n, out, 4, 4, 1);
+	if (rows - r >= 2) {
+		vnni_rows(X, r, r + 2, k, W, n, out, 2, 8, 0);
+		r += 2;
+	}
+	if (rows - r == 1)
+		vnni_rows(X, r, r + 1, k, W, n, out, 1, 16, 0);
+}
+
+static int avx512vnni_ok(void)
+{
+	return __builtin_cpu_supports("avx512f") &&
+	       __builtin_cpu_supports("avx512bw") &&
+	       __builtin_cpu_supports("avx512vnni");
+}
+
+static const struct btz_kernels kernels_avx512vnni = {
+	.name = "avx512vnni",
+	.gemm_s8 = gemm_s8_avx512vnni,
+};
+
+const struct btz_kernels *const btz_kernels_x86[] = {
+	&kernels_avx512vnni,
+	&kernels_avx2,
+	NULL,
+};
+int (*const btz_kernels_x86_ok[])(void) = {
+	avx512vnni_ok,
+	avx2_ok,
+	NULL,
+};
+
+#else /* not x86, or a compiler without target attributes */
 
 const struct btz_kernels *const btz_kernels_x86[] = { NULL };
 int (*const btz_kernels_x86_ok[])(void) = { NULL };
+
+#endif

@@ -46,6 +46,13 @@ expect_status 0 "$BTZPACK" -q -T 2 --model=models/t.btm -o a2.btz src
 cmp -s a1.btz a2.btz || fail "-T 1 and -T 2 archives differ"
 cmp -s a.btz a1.btz || fail "default -T and -T 1 archives differ"
 
+# Every kernel writes the same archive, and reads every other's.
+BTZ_KERNEL=scalar expect_status 0 "$BTZPACK" -q --model=models/t.btm -o s.btz src
+cmp -s a.btz s.btz || fail "scalar and default kernels write different archives"
+for k in scalar avx2 avx512vnni; do
+	BTZ_KERNEL=$k expect_status 0 "$BTZUNPACK" --model=models -t a.btz
+done
+
 # A damaged model file is refused clearly.
 head -c 100 models/t.btm > bad.btm
 expect_status 1 "$BTZPACK" -q --model=bad.btm -o b.btz src

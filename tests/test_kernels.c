@@ -1,0 +1,165 @@
+/* Every kernel table this CPU runs must give the scalar kernel's int32
+ * results bit for bit: random inputs over many shapes (tails of k, of
+ * rows and of columns), the largest sums (all ±127, k = 16384), and
+ * unaligned pointers.  Buffers are allocated to their exact size so that
+ * a sanitizer sees any read or write past them; guard words around the
+ * output catch stray writes without one. */
+#include "model/kernels.h"
+#include "tests/check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 0x5a5a5a5a
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 16);
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL) {
+		fprintf(stderr, "out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+enum fill { RANDOM, PLUS, MINUS, ALT, ALT_NEG };
+
+static void fill(int8_t *p, size_t len, enum fill f)
+{
+	for (size_t i = 0; i < len; i++) {
+		switch (f) {
+		case RANDOM: p[i] = (int8_t)((int)(rnd() % 255) - 127); break;
+		case PLUS: p[i] = 127; break;
+		case MINUS: p[i] = -127; break;
+		case ALT: p[i] = (i & 1) ? -127 : 127; break;
+		case ALT_NEG: p[i] = (i & 1) ? 127 : -127; break;
+		}
+	}
+}
+
+static const struct btz_kernels *tested[16];
+static size_t ntested;
+static unsigned long ncases;
+
+/* Run every tested kernel on one shape and compare with the scalar one.
+ * off shifts X and W by 0..3 bytes and out by 0..3 int32s. */
+static void one(size_t rows, size_t k, size_t n, enum fill fx, enum fill fw,
+		unsigned off)
+{
+	size_t xo = off % 4, wo = (off / 4) % 4, oo = (off / 16) % 4;
+	int8_t *xb = xmalloc(xo + rows * k), *wb = xmalloc(wo + n * k);
+	int8_t *X = xb + xo, *W = wb + wo;
+	int32_t *want = xmalloc(rows * n * sizeof *want);
+	int32_t *ob = xmalloc((oo + rows * n + 1) * sizeof *ob);
+	int32_t *got = ob + oo;
+
+	fill(X, rows * k, fx);
+	fill(W, n * k, fw);
+	btz_kernels_scalar.gemm_s8(X, rows, k, W, n, want);
+	for (size_t t = 0; t < ntested; t++) {
+		size_t bad = 0;
+
+		for (size_t i = 0; i < oo + rows * n + 1; i++)
+			ob[i] = GUARD;
+		tested[t]->gemm_s8(X, rows, k, W, n, got);
+		ncases++;
+		for (size_t i = 0; i < oo; i++)
+			CHECK_EQ(ob[i], GUARD);
+		CHECK_EQ(got[rows * n], GUARD);
+		for (size_t i = 0; i < rows * n; i++) {
+			if (got[i] == want[i])
+				continue;
+			if (bad++ < 3)
+				fprintf(stderr,
+					"%s: rows=%zu k=%zu n=%zu fill=%d/%d "
+					"off=%u: out[%zu][%zu] = %ld, scalar "
+					"%ld\n",
+					tested[t]->name, rows, k, n, (int)fx,
+					(int)fw, off, i / n, i % n,
+					(long)got[i], (long)want[i]);
+		}
+		if (bad)
+			failures++;
+	}
+	free(xb);
+	free(wb);
+	free(want);
+	free(ob);
+}
+
+int main(void)
+{
+	static const size_t ks[] = { 1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63,
+				     64, 65, 100, 128, 255, 256, 257, 512,
+				     1000, 4096 };
+	static const size_t ns[] = { 1, 2, 3, 5, 8, 17, 64, 256 };
+	static const enum fill fills[] = { PLUS, MINUS, ALT, ALT_NEG };
+	const struct btz_kernels *const *all = btz_kernels_all();
+	unsigned off = 0;
+
+	for (size_t i = 0; all[i] != NULL; i++) {
+		if (all[i] == &btz_kernels_scalar)
+			continue;
+		if (btz_kernels_by_name(all[i]->name) == all[i]) {
+			printf("testing %s\n", all[i]->name);
+			tested[ntested++] = all[i];
+		} else {
+			printf("skipped %s (not supported here)\n",
+			       all[i]->name);
+		}
+	}
+	if (ntested == 0) {
+		printf("no kernel besides scalar to test\n");
+		return 0;
+	}
+
+	/* Random: every rows 1..70 for each k and n would be slow at large
+	 * k; large k get a sweep of rows that covers every remainder by the
+	 * tile heights (4, 2, 1) and block edges. */
+	for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+		for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
+			size_t k = ks[ki], n = ns[ni];
+
+			for (size_t rows = 1; rows <= 70; rows++) {
+				if (k * n > 4096 && rows > 9 && rows != 16 &&
+				    rows != 17 && rows != 63 && rows != 64 &&
+				    rows != 65 && rows != 70)
+					continue;
+				if (k * n > 65536 && rows > 9 && rows != 64 &&
+				    rows != 70)
+					continue;
+				one(rows, k, n, RANDOM, RANDOM, off++ % 64);
+			}
+		}
+	/* More rows than one row block (128 KB of X at k = 1000 is 128
+	 * rows), with a row and column tail. */
+	one(135, 1000, 19, RANDOM, RANDOM, 21);
+	one(2050, 64, 33, RANDOM, RANDOM, 42);
+
+	/* The largest sums: every product ±16129, k = 16384; every kind of
+	 * tile (rows 2, 5, and 17 for the packed path) and odd k. */
+	for (size_t a = 0; a < 4; a++)
+		for (size_t b = 0; b < 4; b++) {
+			one(2, 16384, 3, fills[a], fills[b], off++ % 64);
+			one(5, 16384, 3, fills[a], fills[b], off++ % 64);
+			one(5, 16383, 17, fills[a], fills[b], off++ % 64);
+			one(17, 16384, 3, fills[a], fills[b], off++ % 64);
+			one(17, 16381, 33, fills[a], fills[b], off++ % 64);
+		}
+
+	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,
+	       failures);
+	return failures ? 1 : 0;
+}

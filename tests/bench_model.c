@@ -127,6 +127,7 @@ int main(int argc, char **argv)
 	size_t chunk = 16 * 2048, n = 2 * chunk;
 	uint8_t *text = malloc(n);
 
+	setvbuf(stdout, NULL, _IOLBF, 0); /* rows appear as they finish */
 	if (argc > 1) {
 		FILE *f = fopen(argv[1], "rb");
 

@@ -193,8 +193,8 @@ static enum btz_status put_residual(struct btz_buf *b, const float *w,
  * 2^31 (then |n·G + B| < 2^20 · 2^31 + 2^31 < 2^62). */
 static enum btz_status put_ln(struct btz_buf *b, const float *g,
 			      const float *bias, size_t d, double s_y,
-			      double *ratio, int32_t *m, const char *what,
-			      uint32_t l, struct btz_error *err)
+			      double *ratio, const char *what, uint32_t l,
+			      struct btz_error *err)
 {
 	double mx = 0;
 	int s;
@@ -219,7 +219,6 @@ static enum btz_status put_ln(struct btz_buf *b, const float *g,
 	for (size_t c = 0; c < d; c++)
 		puti32(b, (int32_t)nearbyint(ldexp(bias[c] / s_y, s)));
 	puti32(b, s);
-	(void)m;
 	return BTZ_OK;
 }
 
@@ -350,8 +349,7 @@ static enum btz_status export_image(struct btz_buf *b,
 		TRY(put_residual(b, ly->wo, d, d, s_in, s_o, st->r[l], sw,
 				 ratio, m, &s_r, "mo", l, err));
 		s_x1 = act_scale(st->x1[l]);
-		TRY(put_ln(b, ly->g1, ly->b1, d, s_x1, ratio, m, "g1/b1", l,
-			   err));
+		TRY(put_ln(b, ly->g1, ly->b1, d, s_x1, ratio, "g1/b1", l, err));
 		s_u = act_scale(st->u[l]);
 		s_h = act_scale(st->h[l]);
 		TRY(put_rq8(b, ly->w1, F, d, s_x1, s_a, sw, ratio, m, "m1", l,
@@ -365,8 +363,7 @@ static enum btz_status export_image(struct btz_buf *b,
 		TRY(put_residual(b, ly->w2, d, F, s_x1, s_h, st->r2[l], sw,
 				 ratio, m, &s_r2, "m2", l, err));
 		s_x = act_scale(st->x[l]);
-		TRY(put_ln(b, ly->g2, ly->b2, d, s_x, ratio, m, "g2/b2", l,
-			   err));
+		TRY(put_ln(b, ly->g2, ly->b2, d, s_x, ratio, "g2/b2", l, err));
 #undef TRY
 		(void)s_r;
 		(void)s_r2;

@@ -67,8 +67,11 @@ enum btz_status btz_fmodel_save_mem(const struct btz_fmodel *fm,
 enum btz_status btz_fmodel_save(const struct btz_fmodel *fm,
 				const char *path, struct btz_error *err);
 
-/* A random but sensible float model (deterministic for a seed on every
- * IEEE machine: only integer PRNG, sums, sin and cos of small arguments). */
+/* A random but sensible float model for tests: weights uniform with
+ * variance 1 / fan_in from an integer PRNG, tok_emb of std 0.58, sinusoidal
+ * pos_emb of amplitude 0.1, layer norms g = 1, b = 0. The same seed gives
+ * the same model on one machine; the positions use libm sin, cos and pow,
+ * so another libm may differ in the last bit. */
 enum btz_status btz_fmodel_generate(struct btz_fmodel **out,
 				    const struct btz_hparams *hp,
 				    uint64_t seed, struct btz_error *err);

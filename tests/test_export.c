@@ -14,6 +14,9 @@
 #include "model/float.h"
 #include "tests/check.h"
 
+/* Largest relative rms error of the integer logits. */
+#define LOGIT_ERR_MAX 0.10
+
 static uint64_t rng(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
@@ -110,7 +113,7 @@ static void sharpen(struct btz_fmodel *fm, const uint8_t *text, size_t n)
 	last->g2[0] = 0;
 	last->b2[0] = 1;
 	for (int pass = 0; pass < 2; pass++)
-		for (double alpha = 0.25; alpha <= 16; alpha *= 1.25) {
+		for (double alpha = 0.02; alpha <= 8; alpha *= 1.25) {
 			double bits = 0, a = pass ? best_alpha : alpha;
 
 			for (int b = 0; b < 256; b++) {
@@ -191,6 +194,61 @@ static double int_bpb(const struct btz_model *m, const uint8_t *data,
 	return bits / (double)len;
 }
 
+/* Relative rms error of the integer logits (in real units: f_mul /
+ * 2^f_shift is 32 times their scale) against the float ones, each row
+ * centred since softmax ignores a shift. This sees errors that the code
+ * length of a model leaning on its residual path would hide. */
+static double logit_err(const struct btz_model *m,
+			const struct btz_fmodel *fm, const uint8_t *data,
+			size_t len)
+{
+	size_t W = m->hp.context;
+	struct btz_engine *e = NULL;
+	struct btz_error err;
+	uint16_t *tok = malloc(2 * W);
+	uint32_t *win = calloc(W, 4), *pos = malloc(4 * W);
+	uint32_t(*freq)[256] = malloc(sizeof(*freq) * W);
+	int32_t(*il)[256] = malloc(sizeof(*il) * W);
+	float *fl = malloc(sizeof(float) * 256 * W);
+	double scale = ldexp((double)m->f_mul, -m->f_shift) / 32, num = 0,
+	       den = 0;
+
+	CHECK(btz_engine_create(&e, m, 1, W, &err) == BTZ_OK);
+	for (size_t off = 0; e != NULL && off + W <= len; off += W) {
+		for (size_t t = 0; t < W; t++) {
+			tok[t] = t == 0 ? BTZ_BTM_START : data[off + t - 1];
+			pos[t] = (uint32_t)t;
+		}
+		CHECK(btz_engine_rows(e, W, tok, win, pos, freq, il, &err) ==
+		      BTZ_OK);
+		CHECK(btz_fmodel_forward(fm, data + off, W, fl, &err) ==
+		      BTZ_OK);
+		for (size_t t = 0; t < W; t++) {
+			double mi = 0, mf = 0;
+
+			for (int b = 0; b < 256; b++) {
+				mi += il[t][b] * scale / 256;
+				mf += fl[t * 256 + b] / 256;
+			}
+			for (int b = 0; b < 256; b++) {
+				double f = fl[t * 256 + b] - mf;
+				double i = il[t][b] * scale - mi;
+
+				num += (i - f) * (i - f);
+				den += f * f;
+			}
+		}
+	}
+	btz_engine_free(e);
+	free(tok);
+	free(win);
+	free(pos);
+	free(freq);
+	free(il);
+	free(fl);
+	return den > 0 ? sqrt(num / den) : 1;
+}
+
 /* Rewrites the trailing checksum of a .btf or .btm image. */
 static void reseal(uint8_t *b, size_t n)
 {
@@ -220,6 +278,17 @@ static void test_btf_file(const struct btz_fmodel *fm)
 	CHECK_EQ(g->valid_ubpb, fm->valid_ubpb);
 	btz_fmodel_free(g);
 	free(b);
+	/* Through a file as well. */
+	CHECK(btz_fmodel_save(fm, "test_export.btf", &err) == BTZ_OK);
+	CHECK(btz_fmodel_load(&g, "test_export.btf", &err) == BTZ_OK);
+	if (g != NULL) {
+		CHECK(btz_fmodel_save_mem(g, &b, &nb, &err) == BTZ_OK);
+		CHECK(nb == na && memcmp(a, b, na) == 0);
+		free(b);
+		btz_fmodel_free(g);
+	}
+	remove("test_export.btf");
+	CHECK(btz_fmodel_load(&g, "test_export.btf", &err) == BTZ_E_IO);
 
 	/* Truncations: short ones all, longer ones sampled, and n − 1. */
 	rejected = 0;
@@ -297,7 +366,7 @@ int main(void)
 	struct btz_fmodel *fm = NULL;
 	struct btz_model *m = NULL, *m2 = NULL;
 	struct btz_error err;
-	double fbpb, ibpb, rbpb, gap;
+	double fbpb, ibpb, rbpb, gap, lerr;
 
 	make_text(cal, ncal, 1);
 	make_text(train, ntrain, 2);
@@ -317,11 +386,17 @@ int main(void)
 		printf("random model:    float %.4f bits/byte, integer %.4f\n",
 		       rbpb, ibpb);
 		CHECK(fabs(ibpb - rbpb) <= 0.02 * rbpb);
+		lerr = logit_err(m, fm, test, 4096);
+		printf("random model:    logit rms error %.2f%%\n", 100 * lerr);
+		CHECK(lerr < LOGIT_ERR_MAX);
 		btz_model_free(m);
 		m = NULL;
 	} else {
 		fprintf(stderr, "export: %s\n", err.msg);
 	}
+
+	CHECK(btz_export(&m, fm, cal, 0, &err) == BTZ_E_ARG);
+	CHECK(m == NULL);
 
 	/* A sharpened model: predictions far from uniform. */
 	sharpen(fm, train, ntrain);
@@ -349,6 +424,9 @@ int main(void)
 	gap = (ibpb - fbpb) / fbpb;
 	printf("sharpened model: float %.4f bits/byte, integer %.4f "
 	       "(%+.2f%%)\n", fbpb, ibpb, 100 * gap);
+	lerr = logit_err(m, fm, test, 4096);
+	printf("sharpened model: logit rms error %.2f%%\n", 100 * lerr);
+	CHECK(lerr < LOGIT_ERR_MAX);
 	if (fabs(gap) > 0.02) {
 		fprintf(stderr, "integer %.4f vs float %.4f bits/byte: "
 			"gap %.2f%% over 2%%\n", ibpb, fbpb, 100 * gap);

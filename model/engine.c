@@ -21,7 +21,9 @@ struct btz_engine {
 	int8_t *x, *q, *o, *x1, *a, *u, *h;
 	int32_t *acc, *r;
 	int32_t *s;  /* [W] scores of one row and head */
-	uint32_t *e; /* [W] their weights */
+	int8_t *qh, *kh; /* [max_rows][dh], [W][dh]: one head, contiguous */
+	int32_t *sblk;   /* [ATT_BLOCK][W] scores of a block of rows */
+	uint16_t *e; /* [W] their weights */
 	/* The predictor's per-call row descriptions. */
 	uint16_t *tok;
 	uint32_t *win, *pos;
@@ -115,14 +117,70 @@ static int8_t *cache_row(const struct btz_engine *e, int8_t *base,
 	return base + ((layer * e->nwin + win) * m->hp.context + pos) * e->kvd;
 }
 
-/* Attention of one row (window w, position p) for every head. The
- * weighted sum runs j-outer over contiguous value rows, in int32 blocks of
- * 256 positions: 256 * 65535 * 127 < 2^31, so each block is exact, and
- * the blocks add up in int64. GCC vectorizes these loops only when asked;
- * integer results do not depend on it. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A kernel call, timed when profiling. */
+#define GEMM(e, ...)                                                         \
+	do {                                                                 \
+		uint64_t t0_ = (e)->prof ? now_ns() : 0;                     \
+		(e)->k->gemm_s8(__VA_ARGS__);                                \
+		if ((e)->prof)                                               \
+			(e)->prof->gemm_ns += now_ns() - t0_;                \
+	} while (0)
+
+/* Softmax and weighted sum of one row and head, given its scores s[0..p]
+ * (two passes: the maximum first, never online). The sum runs j-outer
+ * over contiguous value rows, in int32 blocks of 256 positions:
+ * 256 * 65535 * 127 < 2^31, so each block is exact, and the blocks add up
+ * in int64. GCC vectorizes these loops only when asked; integer results
+ * do not depend on it. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("tree-vectorize")))
 #endif
+static void attend_tail(struct btz_engine *e, const struct btz_layer *ly,
+			const int32_t *s, size_t p, const int8_t *V,
+			int8_t *o)
+{
+	const struct btz_model *m = e->m;
+	size_t dh = m->dh;
+	int32_t mx = INT32_MIN, part[256];
+	int64_t z = 0, num[256];
+
+	for (size_t j = 0; j <= p; j++)
+		if (s[j] > mx)
+			mx = s[j];
+	for (size_t j = 0; j <= p; j++) {
+		int64_t idx = rshift((int64_t)(mx - s[j]) * ly->a_mul,
+				     ly->a_shift);
+
+		e->e[j] = m->exp_att[idx > 255 ? 255 : idx];
+		z += e->e[j];
+	}
+	for (size_t c = 0; c < dh; c++)
+		num[c] = 0;
+	for (size_t j0 = 0; j0 <= p; j0 += 256) {
+		size_t j1 = p + 1 - j0 < 256 ? p + 1 : j0 + 256;
+
+		for (size_t c = 0; c < dh; c++)
+			part[c] = 0;
+		e->k->wsum(e->e + j0, V + j0 * e->kvd, e->kvd, j1 - j0, dh,
+			   part);
+		for (size_t c = 0; c < dh; c++)
+			num[c] += part[c];
+	}
+	for (size_t c = 0; c < dh; c++)
+		o[c] = (int8_t)clamp64(
+			divr(num[c] * ((int64_t)1 << ly->ao_shift), z), -127,
+			127);
+}
+
+/* Attention of one row (window w, position p) for every head. */
 static void attend(struct btz_engine *e, size_t layer,
 		   const struct btz_layer *ly, const int8_t *q, size_t w,
 		   size_t p, int8_t *o)
@@ -135,49 +193,63 @@ static void attend(struct btz_engine *e, size_t layer,
 	for (size_t h = 0; h < H; h++) {
 		size_t g = h * Hkv / H;
 		const int8_t *qh = q + h * dh;
-		int32_t mx = INT32_MIN, part[256];
-		int64_t z = 0, num[256];
 
 		for (size_t j = 0; j <= p; j++) {
 			const int8_t *k = K + j * e->kvd + g * dh;
-			int32_t s = 0;
+			int32_t sc = 0;
 
 			for (size_t c = 0; c < dh; c++)
-				s += (int32_t)qh[c] * k[c];
-			e->s[j] = s;
-			if (s > mx)
-				mx = s;
+				sc += (int32_t)qh[c] * k[c];
+			e->s[j] = sc;
 		}
-		/* Second pass: weights from the maximum (never online). */
-		for (size_t j = 0; j <= p; j++) {
-			int64_t idx = rshift((int64_t)(mx - e->s[j]) *
-						     ly->a_mul, ly->a_shift);
-
-			e->e[j] = m->exp_att[idx > 255 ? 255 : idx];
-			z += e->e[j];
-		}
-		for (size_t c = 0; c < dh; c++)
-			num[c] = 0;
-		for (size_t j0 = 0; j0 <= p; j0 += 256) {
-			size_t j1 = p + 1 - j0 < 256 ? p + 1 : j0 + 256;
-
-			for (size_t c = 0; c < dh; c++)
-				part[c] = 0;
-			for (size_t j = j0; j < j1; j++) {
-				const int8_t *v = V + j * e->kvd + g * dh;
-				int32_t ej = (int32_t)e->e[j];
-
-				for (size_t c = 0; c < dh; c++)
-					part[c] += ej * v[c];
-			}
-			for (size_t c = 0; c < dh; c++)
-				num[c] += part[c];
-		}
-		for (size_t c = 0; c < dh; c++)
-			o[h * dh + c] = (int8_t)clamp64(
-				divr(num[c] * ((int64_t)1 << ly->ao_shift), z),
-				-127, 127);
+		attend_tail(e, ly, e->s, p, V + g * dh, o + h * dh);
 	}
+}
+
+/* Attention of rows that are consecutive positions p0, p0+1, ... of one
+ * window (the packing pass): per head, the scores of a block of rows are
+ * one int8 product Q_block . K^T through the kernel table, the same
+ * integers attend() sums one by one. */
+#define ATT_BLOCK 64
+static void attend_block(struct btz_engine *e, size_t layer,
+			 const struct btz_layer *ly, size_t nrows, size_t w,
+			 size_t p0)
+{
+	const struct btz_model *m = e->m;
+	size_t dh = m->dh, H = m->hp.heads, Hkv = m->hp.kv_heads;
+	size_t npos = p0 + nrows;
+	const int8_t *K = cache_row(e, e->kc, layer, w, 0);
+	const int8_t *V = cache_row(e, e->vc, layer, w, 0);
+
+	for (size_t h = 0; h < H; h++) {
+		size_t g = h * Hkv / H;
+
+		for (size_t r = 0; r < nrows; r++)
+			memcpy(e->qh + r * dh, e->q + r * e->qd + h * dh, dh);
+		for (size_t j = 0; j < npos; j++)
+			memcpy(e->kh + j * dh, K + j * e->kvd + g * dh, dh);
+		for (size_t r0 = 0; r0 < nrows; r0 += ATT_BLOCK) {
+			size_t r1 = nrows - r0 < ATT_BLOCK ? nrows
+							   : r0 + ATT_BLOCK;
+			size_t ncol = p0 + r1;
+
+			GEMM(e, e->qh + r0 * dh, r1 - r0, dh, e->kh, ncol,
+			     e->sblk);
+			for (size_t r = r0; r < r1; r++)
+				attend_tail(e, ly, e->sblk + (r - r0) * ncol,
+					    p0 + r, V + g * dh,
+					    e->o + r * e->qd + h * dh);
+		}
+	}
+}
+
+/* Whether the rows are positions p0, p0+1, ... of one window. */
+static int consecutive(size_t nrows, const uint32_t *win, const uint32_t *pos)
+{
+	for (size_t r = 1; r < nrows; r++)
+		if (win[r] != win[0] || pos[r] != pos[0] + r)
+			return 0;
+	return nrows >= 2;
 }
 
 /* 256 frequencies totalling 2^24 from one output row. */
@@ -210,23 +282,6 @@ static void freq_from_logits(const struct btz_model *m, const int32_t *l,
 	}
 	freq[best] += (uint32_t)(BTZ_RC_TOTAL - given);
 }
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* A kernel call, timed when profiling. */
-#define GEMM(e, ...)                                                         \
-	do {                                                                 \
-		uint64_t t0_ = (e)->prof ? now_ns() : 0;                     \
-		(e)->k->gemm_s8(__VA_ARGS__);                                \
-		if ((e)->prof)                                               \
-			(e)->prof->gemm_ns += now_ns() - t0_;                \
-	} while (0)
 
 void btz_engine_profile(struct btz_engine *e, struct btz_engine_prof *p)
 {
@@ -277,9 +332,12 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mv, ly->sv,
 				 cache_row(e, e->vc, l, win[r], pos[r]), 0);
 		t_attn = e->prof ? now_ns() : 0;
-		for (size_t r = 0; r < nrows; r++)
-			attend(e, l, ly, e->q + r * e->qd, win[r], pos[r],
-			       e->o + r * e->qd);
+		if (consecutive(nrows, win, pos))
+			attend_block(e, l, ly, nrows, win[0], pos[0]);
+		else
+			for (size_t r = 0; r < nrows; r++)
+				attend(e, l, ly, e->q + r * e->qd, win[r],
+				       pos[r], e->o + r * e->qd);
 		if (e->prof)
 			e->prof->attn_ns += now_ns() - t_attn;
 		GEMM(e, e->o, nrows, e->qd, ly->wo, d, e->acc);
@@ -373,7 +431,10 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	e->acc = xcalloc(max_rows, e->wide * sizeof(int32_t), &ok);
 	e->r = xcalloc(d, sizeof(int32_t), &ok);
 	e->s = xcalloc(W, sizeof(int32_t), &ok);
-	e->e = xcalloc(W, sizeof(uint32_t), &ok);
+	e->qh = xcalloc(max_rows, m->dh, &ok);
+	e->kh = xcalloc(W, m->dh, &ok);
+	e->sblk = xcalloc((size_t)ATT_BLOCK * W, sizeof(int32_t), &ok);
+	e->e = xcalloc(W, sizeof(uint16_t), &ok);
 	e->tok = xcalloc(max_rows, sizeof(*e->tok), &ok);
 	e->win = xcalloc(max_rows, sizeof(*e->win), &ok);
 	e->pos = xcalloc(max_rows, sizeof(*e->pos), &ok);
@@ -403,6 +464,9 @@ void btz_engine_free(struct btz_engine *e)
 	free(e->acc);
 	free(e->r);
 	free(e->s);
+	free(e->qh);
+	free(e->kh);
+	free(e->sblk);
 	free(e->e);
 	free(e->tok);
 	free(e->win);

@@ -21,9 +21,22 @@ static void gemm_s8_scalar(const int8_t *X, size_t rows, size_t k,
 	}
 }
 
+void btz_wsum_scalar(const uint16_t *e, const int8_t *V, size_t stride,
+		     size_t n, size_t dh, int32_t *part)
+{
+	for (size_t j = 0; j < n; j++) {
+		const int8_t *v = V + j * stride;
+		int32_t ej = (int32_t)e[j];
+
+		for (size_t c = 0; c < dh; c++)
+			part[c] += ej * v[c];
+	}
+}
+
 const struct btz_kernels btz_kernels_scalar = {
 	.name = "scalar",
 	.gemm_s8 = gemm_s8_scalar,
+	.wsum = btz_wsum_scalar,
 };
 
 /* Faster tables, best first, each with a test of whether this CPU runs

@@ -13,9 +13,16 @@ struct btz_kernels {
 	 * X and W hold values in [-127, 127] only. */
 	void (*gemm_s8)(const int8_t *X, size_t rows, size_t k,
 			const int8_t *W, size_t n, int32_t *out);
+	/* part[c] += sum_{j < n} e[j] * V[j*stride + c] for c < dh, exact
+	 * int32: the caller keeps n <= 256, so |sums| < 256*65535*127 <
+	 * 2^31. The attention's weighted sum of values. */
+	void (*wsum)(const uint16_t *e, const int8_t *V, size_t stride,
+		     size_t n, size_t dh, int32_t *part);
 };
 
 extern const struct btz_kernels btz_kernels_scalar;
+void btz_wsum_scalar(const uint16_t *e, const int8_t *V, size_t stride,
+		     size_t n, size_t dh, int32_t *part);
 
 /* The fastest table this CPU runs, or the one BTZ_KERNEL names (for
  * tests and comparisons; an unknown or unsupported name falls back to

@@ -99,6 +99,45 @@ static void one(size_t rows, size_t k, size_t n, enum fill fx, enum fill fw,
 	free(ob);
 }
 
+/* The weighted value sum: random and extreme weights (65535) and values
+ * (+-127), every dh tail, n up to the 256 the engine allows. */
+static void wsums(void)
+{
+	static const size_t dhs[] = { 1, 7, 8, 9, 15, 16, 17, 24, 32, 33, 64,
+				      128, 256 };
+	uint16_t *e = xmalloc(256 * sizeof(*e));
+	int8_t *v = xmalloc(256 * 300);
+	int32_t want[256], got[256];
+
+	for (size_t t = 0; t < ntested; t++) {
+		for (size_t i = 0; i < sizeof(dhs) / sizeof(dhs[0]); i++) {
+			for (size_t n = 1; n <= 256; n += n < 8 ? 1 : 37) {
+				size_t dh = dhs[i], stride = dh + (n % 3) * 5;
+				int extreme = (n % 2) == 0;
+
+				for (size_t j = 0; j < n; j++)
+					e[j] = extreme ? 65535 : (uint16_t)rnd();
+				for (size_t j = 0; j < 256 * 300; j++)
+					v[j] = extreme ? (int8_t)((j & 1) ? 127 : -127)
+						       : (int8_t)(rnd() % 255 - 127);
+				for (size_t c = 0; c < dh; c++)
+					want[c] = got[c] = (int32_t)(c * 7) - 50;
+				btz_kernels_scalar.wsum(e, v, stride, n, dh, want);
+				tested[t]->wsum(e, v, stride, n, dh, got);
+				ncases++;
+				if (memcmp(want, got, dh * sizeof(int32_t))) {
+					fprintf(stderr, "%s wsum n=%zu dh=%zu "
+						"stride=%zu differs\n",
+						tested[t]->name, n, dh, stride);
+					failures++;
+				}
+			}
+		}
+	}
+	free(e);
+	free(v);
+}
+
 int main(void)
 {
 	static const size_t ks[] = { 1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63,
@@ -159,6 +198,7 @@ int main(void)
 			one(17, 16381, 33, fills[a], fills[b], off++ % 64);
 		}
 
+	wsums();
 	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,
 	       failures);
 	return failures ? 1 : 0;

@@ -23,6 +23,7 @@ struct btz_engine {
 	int32_t *s;  /* [W] scores of one row and head */
 	int8_t *qh, *kh; /* [max_rows][dh], [W][dh]: one head, contiguous */
 	int32_t *sblk;   /* [ATT_BLOCK][W] scores of a block of rows */
+	uint16_t exp_att[264]; /* the model's table, padded for kernels */
 	uint16_t *e; /* [W] their weights */
 	/* The predictor's per-call row descriptions. */
 	uint16_t *tok;
@@ -155,13 +156,8 @@ static void attend_tail(struct btz_engine *e, const struct btz_layer *ly,
 	for (size_t j = 0; j <= p; j++)
 		if (s[j] > mx)
 			mx = s[j];
-	for (size_t j = 0; j <= p; j++) {
-		int64_t idx = rshift((int64_t)(mx - s[j]) * ly->a_mul,
-				     ly->a_shift);
-
-		e->e[j] = m->exp_att[idx > 255 ? 255 : idx];
-		z += e->e[j];
-	}
+	z = (int64_t)e->k->att_weights(s, p + 1, mx, ly->a_mul, ly->a_shift,
+				       e->exp_att, e->e);
 	for (size_t c = 0; c < dh; c++)
 		num[c] = 0;
 	for (size_t j0 = 0; j0 <= p; j0 += 256) {
@@ -407,6 +403,7 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 		return btz_fail(err, BTZ_E_NOMEM, "engine: out of memory");
 	e->m = m;
 	e->k = btz_kernels_select(NULL);
+	memcpy(e->exp_att, m->exp_att, 256 * sizeof(uint16_t));
 	e->nwin = nwin;
 	e->max_rows = max_rows;
 	e->qd = (size_t)m->hp.heads * m->dh;

@@ -33,10 +33,27 @@ void btz_wsum_scalar(const uint16_t *e, const int8_t *V, size_t stride,
 	}
 }
 
+uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
+				int32_t mul, int32_t shift,
+				const uint16_t *table, uint16_t *e)
+{
+	uint64_t z = 0;
+	int64_t round = shift ? (int64_t)1 << (shift - 1) : 0;
+
+	for (size_t j = 0; j < n; j++) {
+		int64_t idx = ((int64_t)(mx - s[j]) * mul + round) >> shift;
+
+		e[j] = table[idx > 255 ? 255 : idx];
+		z += e[j];
+	}
+	return z;
+}
+
 const struct btz_kernels btz_kernels_scalar = {
 	.name = "scalar",
 	.gemm_s8 = gemm_s8_scalar,
 	.wsum = btz_wsum_scalar,
+	.att_weights = btz_att_weights_scalar,
 };
 
 /* Faster tables, best first, each with a test of whether this CPU runs

@@ -18,11 +18,22 @@ struct btz_kernels {
 	 * 2^31. The attention's weighted sum of values. */
 	void (*wsum)(const uint16_t *e, const int8_t *V, size_t stride,
 		     size_t n, size_t dh, int32_t *part);
+	/* The attention weights of doc/model.md: for j < n,
+	 * e[j] = table[min(rshift((mx - s[j]) * mul, shift), 255)]; returns
+	 * their sum. Needs 0 <= mx - s[j] < 2^23 (int8 scores guarantee it),
+	 * 0 <= mul < 2^31, 0 <= shift <= 62, and table padded to 264
+	 * entries (vector loads may read past entry 255). */
+	uint64_t (*att_weights)(const int32_t *s, size_t n, int32_t mx,
+				int32_t mul, int32_t shift,
+				const uint16_t *table, uint16_t *e);
 };
 
 extern const struct btz_kernels btz_kernels_scalar;
 void btz_wsum_scalar(const uint16_t *e, const int8_t *V, size_t stride,
 		     size_t n, size_t dh, int32_t *part);
+uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
+				int32_t mul, int32_t shift,
+				const uint16_t *table, uint16_t *e);
 
 /* The fastest table this CPU runs, or the one BTZ_KERNEL names (for
  * tests and comparisons; an unknown or unsupported name falls back to

@@ -226,6 +226,62 @@ static void wsum_avx2(const uint16_t *e, const int8_t *V, size_t stride,
 		btz_wsum_scalar(e, V + c, stride, n, dh - c, part + c);
 }
 
+/* Attention weights, 8 positions at a time: (mx - s) * mul as unsigned
+ * 32x32->64 products (both factors are non-negative and below 2^31), the
+ * rounding shift on 64-bit lanes, the clamp at 255, then a gather from
+ * the padded table; the same integers as the scalar loop. */
+__attribute__((target("avx2")))
+static uint64_t att_weights_avx2(const int32_t *s, size_t n, int32_t mx,
+				 int32_t mul, int32_t shift,
+				 const uint16_t *table, uint16_t *e)
+{
+	const __m256i vmx = _mm256_set1_epi32(mx);
+	const __m256i vmul = _mm256_set1_epi64x(mul);
+	const __m256i round = _mm256_set1_epi64x(
+		shift ? (int64_t)1 << (shift - 1) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(shift);
+	const __m256i top = _mm256_set1_epi64x(255);
+	const __m256i lo16 = _mm256_set1_epi32(0xffff);
+	__m256i zsum = _mm256_setzero_si256();
+	uint64_t z = 0;
+	size_t j = 0;
+
+	for (; j + 8 <= n; j += 8) {
+		__m256i d = _mm256_sub_epi32(
+			vmx, _mm256_loadu_si256((const __m256i *)(s + j)));
+		__m256i ev = _mm256_mul_epu32(d, vmul);
+		__m256i od = _mm256_mul_epu32(_mm256_srli_epi64(d, 32), vmul);
+		__m256i idx, w;
+
+		ev = _mm256_srl_epi64(_mm256_add_epi64(ev, round), cnt);
+		od = _mm256_srl_epi64(_mm256_add_epi64(od, round), cnt);
+		ev = _mm256_blendv_epi8(ev, top, _mm256_cmpgt_epi64(ev, top));
+		od = _mm256_blendv_epi8(od, top, _mm256_cmpgt_epi64(od, top));
+		idx = _mm256_or_si256(ev, _mm256_slli_epi64(od, 32));
+		w = _mm256_and_si256(
+			_mm256_i32gather_epi32((const int *)table, idx, 2),
+			lo16);
+		zsum = _mm256_add_epi64(
+			zsum, _mm256_add_epi64(
+				      _mm256_and_si256(w, _mm256_set1_epi64x(
+							       0xffffffff)),
+				      _mm256_srli_epi64(w, 32)));
+		w = _mm256_permute4x64_epi64(_mm256_packus_epi32(w, w), 0x08);
+		_mm_storeu_si128((__m128i *)(e + j),
+				 _mm256_castsi256_si128(w));
+	}
+	{
+		uint64_t t[4];
+
+		_mm256_storeu_si256((__m256i *)t, zsum);
+		z = t[0] + t[1] + t[2] + t[3];
+	}
+	if (j < n)
+		z += btz_att_weights_scalar(s + j, n - j, mx, mul, shift,
+					    table, e + j);
+	return z;
+}
+
 static int avx2_ok(void)
 {
 	return __builtin_cpu_supports("avx2");
@@ -235,6 +291,7 @@ static const struct btz_kernels kernels_avx2 = {
 	.name = "avx2",
 	.gemm_s8 = gemm_s8_avx2,
 	.wsum = wsum_avx2,
+	.att_weights = att_weights_avx2,
 };
 
 /* ------------------------------------------------------------------ */
@@ -597,6 +654,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.name = "avx512vnni",
 	.gemm_s8 = gemm_s8_avx512vnni,
 	.wsum = wsum_avx2,
+	.att_weights = att_weights_avx2,
 };
 
 const struct btz_kernels *const btz_kernels_x86[] = {

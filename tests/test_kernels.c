@@ -138,6 +138,48 @@ static void wsums(void)
 	free(v);
 }
 
+/* Attention weights: scores spanning the whole int8 range, every shift
+ * (0 included), multipliers up to 2^31 - 1, lengths with every tail. */
+static void weights(void)
+{
+	static const int32_t shifts[] = { 0, 1, 5, 16, 24, 31, 40, 62 };
+	uint16_t table[264], e1[300], e2[300];
+	int32_t sc[300];
+
+	for (int i = 0; i < 264; i++)
+		table[i] = (uint16_t)(i < 256 ? 65535 - i * 200 : 0);
+	for (size_t t = 0; t < ntested; t++) {
+		for (size_t si = 0; si < sizeof(shifts) / sizeof(shifts[0]);
+		     si++) {
+			for (size_t n = 1; n < 300; n += n < 20 ? 1 : 23) {
+				int32_t mx = INT32_MIN, mul;
+				uint64_t z1, z2;
+
+				for (size_t j = 0; j < n; j++) {
+					sc[j] = (int32_t)(rnd() % 8388607u) -
+						4194303;
+					mx = sc[j] > mx ? sc[j] : mx;
+				}
+				mul = (n & 1) ? INT32_MAX
+					      : (int32_t)(rnd() & 0x7fffffff);
+				z1 = btz_kernels_scalar.att_weights(
+					sc, n, mx, mul, shifts[si], table, e1);
+				z2 = tested[t]->att_weights(sc, n, mx, mul,
+							    shifts[si], table,
+							    e2);
+				ncases++;
+				if (z1 != z2 || memcmp(e1, e2, n * 2)) {
+					fprintf(stderr, "%s att_weights n=%zu "
+						"shift=%d mul=%d differs\n",
+						tested[t]->name, n,
+						shifts[si], mul);
+					failures++;
+				}
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	static const size_t ks[] = { 1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63,
@@ -199,6 +241,7 @@ int main(void)
 		}
 
 	wsums();
+	weights();
 	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,
 	       failures);
 	return failures ? 1 : 0;

@@ -17,11 +17,12 @@ struct btz_engine {
 	struct btz_engine_prof *prof;
 	size_t nwin, max_rows;
 	size_t qd, kvd, wide; /* H*dh, Hkv*dh, widest row of acc */
-	int8_t *kc, *vc;      /* [L][nwin][W][kvd] */
+	int8_t *kc, *vc;      /* [L][nwin][Hkv][W][dh]: a head's rows together */
+	int8_t *kvrow;        /* [kvd] one row's keys or values */
 	int8_t *x, *q, *o, *x1, *a, *u, *h;
 	int32_t *acc, *r;
 	int32_t *s;  /* [W] scores of one row and head */
-	int8_t *qh, *kh; /* [max_rows][dh], [W][dh]: one head, contiguous */
+	int8_t *qh;      /* [max_rows][dh]: one head's queries, contiguous */
 	int32_t *sblk;   /* [ATT_BLOCK][W] scores of a block of rows */
 	uint16_t exp_att[264]; /* the model's table, padded for kernels */
 	uint16_t *e; /* [W] their weights */
@@ -110,12 +111,26 @@ static void residual(const int8_t *x, const int32_t *acc, size_t d,
 			-(1 << 24), 1 << 24);
 }
 
-static int8_t *cache_row(const struct btz_engine *e, int8_t *base,
-			 size_t layer, size_t win, size_t pos)
+/* Key or value rows of head g of a window: [W][dh], contiguous, so a
+ * head's scores are one kernel product. */
+static int8_t *cache_head(const struct btz_engine *e, int8_t *base,
+			  size_t layer, size_t win, size_t g)
 {
 	const struct btz_model *m = e->m;
 
-	return base + ((layer * e->nwin + win) * m->hp.context + pos) * e->kvd;
+	return base + ((layer * e->nwin + win) * m->hp.kv_heads + g) *
+			      m->hp.context * m->dh;
+}
+
+/* Stores one row's keys (or values) at position pos of each head. */
+static void cache_put(const struct btz_engine *e, int8_t *base,
+		      size_t layer, size_t win, size_t pos, const int8_t *row)
+{
+	size_t dh = e->m->dh;
+
+	for (size_t g = 0; g < e->m->hp.kv_heads; g++)
+		memcpy(cache_head(e, base, layer, win, g) + pos * dh,
+		       row + g * dh, dh);
 }
 
 static uint64_t now_ns(void)
@@ -165,8 +180,7 @@ static void attend_tail(struct btz_engine *e, const struct btz_layer *ly,
 
 		for (size_t c = 0; c < dh; c++)
 			part[c] = 0;
-		e->k->wsum(e->e + j0, V + j0 * e->kvd, e->kvd, j1 - j0, dh,
-			   part);
+		e->k->wsum(e->e + j0, V + j0 * dh, dh, j1 - j0, dh, part);
 		for (size_t c = 0; c < dh; c++)
 			num[c] += part[c];
 	}
@@ -176,29 +190,22 @@ static void attend_tail(struct btz_engine *e, const struct btz_layer *ly,
 			127);
 }
 
-/* Attention of one row (window w, position p) for every head. */
+/* Attention of one row (window w, position p) for every head: its
+ * scores are one kernel product of q_h with the head's key rows. */
 static void attend(struct btz_engine *e, size_t layer,
 		   const struct btz_layer *ly, const int8_t *q, size_t w,
 		   size_t p, int8_t *o)
 {
 	const struct btz_model *m = e->m;
 	size_t dh = m->dh, H = m->hp.heads, Hkv = m->hp.kv_heads;
-	const int8_t *K = cache_row(e, e->kc, layer, w, 0);
-	const int8_t *V = cache_row(e, e->vc, layer, w, 0);
 
 	for (size_t h = 0; h < H; h++) {
 		size_t g = h * Hkv / H;
-		const int8_t *qh = q + h * dh;
 
-		for (size_t j = 0; j <= p; j++) {
-			const int8_t *k = K + j * e->kvd + g * dh;
-			int32_t sc = 0;
-
-			for (size_t c = 0; c < dh; c++)
-				sc += (int32_t)qh[c] * k[c];
-			e->s[j] = sc;
-		}
-		attend_tail(e, ly, e->s, p, V + g * dh, o + h * dh);
+		e->k->gemm_s8(q + h * dh, 1, dh,
+			      cache_head(e, e->kc, layer, w, g), p + 1, e->s);
+		attend_tail(e, ly, e->s, p, cache_head(e, e->vc, layer, w, g),
+			    o + h * dh);
 	}
 }
 
@@ -213,27 +220,24 @@ static void attend_block(struct btz_engine *e, size_t layer,
 {
 	const struct btz_model *m = e->m;
 	size_t dh = m->dh, H = m->hp.heads, Hkv = m->hp.kv_heads;
-	size_t npos = p0 + nrows;
-	const int8_t *K = cache_row(e, e->kc, layer, w, 0);
-	const int8_t *V = cache_row(e, e->vc, layer, w, 0);
 
 	for (size_t h = 0; h < H; h++) {
 		size_t g = h * Hkv / H;
+		const int8_t *K = cache_head(e, e->kc, layer, w, g);
+		const int8_t *V = cache_head(e, e->vc, layer, w, g);
 
 		for (size_t r = 0; r < nrows; r++)
 			memcpy(e->qh + r * dh, e->q + r * e->qd + h * dh, dh);
-		for (size_t j = 0; j < npos; j++)
-			memcpy(e->kh + j * dh, K + j * e->kvd + g * dh, dh);
 		for (size_t r0 = 0; r0 < nrows; r0 += ATT_BLOCK) {
 			size_t r1 = nrows - r0 < ATT_BLOCK ? nrows
 							   : r0 + ATT_BLOCK;
 			size_t ncol = p0 + r1;
 
-			GEMM(e, e->qh + r0 * dh, r1 - r0, dh, e->kh, ncol,
-			     e->sblk);
+			e->k->gemm_s8(e->qh + r0 * dh, r1 - r0, dh, K, ncol,
+				      e->sblk);
 			for (size_t r = r0; r < r1; r++)
 				attend_tail(e, ly, e->sblk + (r - r0) * ncol,
-					    p0 + r, V + g * dh,
+					    p0 + r, V,
 					    e->o + r * e->qd + h * dh);
 		}
 	}
@@ -320,13 +324,17 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		/* Keys and values of every row enter the caches before any
 		 * row attends: a window's later rows see its earlier ones. */
 		GEMM(e, e->x, nrows, d, ly->wk, e->kvd, e->acc);
-		for (size_t r = 0; r < nrows; r++)
+		for (size_t r = 0; r < nrows; r++) {
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mk, ly->sk,
-				 cache_row(e, e->kc, l, win[r], pos[r]), 0);
+				 e->kvrow, 0);
+			cache_put(e, e->kc, l, win[r], pos[r], e->kvrow);
+		}
 		GEMM(e, e->x, nrows, d, ly->wv, e->kvd, e->acc);
-		for (size_t r = 0; r < nrows; r++)
+		for (size_t r = 0; r < nrows; r++) {
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mv, ly->sv,
-				 cache_row(e, e->vc, l, win[r], pos[r]), 0);
+				 e->kvrow, 0);
+			cache_put(e, e->vc, l, win[r], pos[r], e->kvrow);
+		}
 		t_attn = e->prof ? now_ns() : 0;
 		if (consecutive(nrows, win, pos))
 			attend_block(e, l, ly, nrows, win[0], pos[0]);
@@ -429,7 +437,7 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	e->r = xcalloc(d, sizeof(int32_t), &ok);
 	e->s = xcalloc(W, sizeof(int32_t), &ok);
 	e->qh = xcalloc(max_rows, m->dh, &ok);
-	e->kh = xcalloc(W, m->dh, &ok);
+	e->kvrow = xcalloc(1, e->kvd, &ok);
 	e->sblk = xcalloc((size_t)ATT_BLOCK * W, sizeof(int32_t), &ok);
 	e->e = xcalloc(W, sizeof(uint16_t), &ok);
 	e->tok = xcalloc(max_rows, sizeof(*e->tok), &ok);
@@ -462,7 +470,7 @@ void btz_engine_free(struct btz_engine *e)
 	free(e->r);
 	free(e->s);
 	free(e->qh);
-	free(e->kh);
+	free(e->kvrow);
 	free(e->sblk);
 	free(e->e);
 	free(e->tok);

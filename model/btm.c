@@ -552,11 +552,63 @@ static void copy_in(void *dst, const uint8_t *src, const struct btm_tensor *x)
 	}
 }
 
-/* Reads a str field (u16 length and bytes) of lo..hi bytes, no NUL. */
-static enum btz_status read_str(const uint8_t *p, size_t *pos, size_t len,
-				const char *what, size_t lo, size_t hi,
-				const uint8_t **s, size_t *n,
-				struct btz_error *err)
+void btz_model_head_encode(uint8_t out[BTZ_MODEL_HEAD_SIZE],
+			   const uint8_t magic[8], uint16_t version,
+			   const struct btz_hparams *hp)
+{
+	memcpy(out, magic, 8);
+	btz_put_le16(out + 8, version);
+	btz_put_le16(out + 10, 0);
+	btz_put_le32(out + 12, hp->d);
+	btz_put_le32(out + 16, hp->layers);
+	btz_put_le32(out + 20, hp->heads);
+	btz_put_le32(out + 24, hp->kv_heads);
+	btz_put_le32(out + 28, hp->ff);
+	btz_put_le32(out + 32, hp->context);
+	btz_put_le32(out + 36, 0); /* flags */
+	out[40] = hp->modality;
+	out[41] = hp->transform;
+	btz_put_le16(out + 42, 0);
+}
+
+enum btz_status btz_model_head_decode(const uint8_t *p, uint16_t version,
+				      const char *kind,
+				      struct btz_hparams *hp,
+				      struct btz_error *err)
+{
+	uint32_t u[7];
+
+	if (btz_get_le16(p + 8) != version)
+		return btz_fail(err, BTZ_E_UNSUPPORTED,
+				"unsupported %s version %u (this btz reads %u)",
+				kind, btz_get_le16(p + 8), version);
+	if (btz_get_le16(p + 10) != 0)
+		return btz_fail(err, BTZ_E_CORRUPT,
+				"reserved bytes 10..11 are not zero");
+	for (int i = 0; i < 7; i++)
+		u[i] = btz_get_le32(p + 12 + 4 * i);
+	if (u[6] != 0)
+		return btz_fail(err, BTZ_E_UNSUPPORTED,
+				"unsupported flags 0x%08" PRIx32, u[6]);
+	if (btz_get_le16(p + 42) != 0)
+		return btz_fail(err, BTZ_E_CORRUPT,
+				"reserved bytes 42..43 are not zero");
+	memset(hp, 0, sizeof(*hp));
+	hp->d = u[0];
+	hp->layers = u[1];
+	hp->heads = u[2];
+	hp->kv_heads = u[3];
+	hp->ff = u[4];
+	hp->context = u[5];
+	hp->modality = p[40];
+	hp->transform = p[41];
+	return btz_hparams_check(hp, err);
+}
+
+enum btz_status btz_model_read_str(const uint8_t *p, size_t *pos, size_t len,
+				   const char *what, size_t lo, size_t hi,
+				   const uint8_t **s, size_t *n,
+				   struct btz_error *err)
 {
 	const uint8_t *q = take(p, 2, pos, len);
 
@@ -580,7 +632,6 @@ enum btz_status btz_model_load_mem(struct btz_model **out, const void *data,
 {
 	const uint8_t *p = data, *q, *name, *train;
 	size_t pos, len, name_n, train_n, tbytes, expect;
-	uint32_t u[7];
 	struct btz_hparams hp;
 	struct btz_model *m;
 	struct btm_walk w;
@@ -601,35 +652,11 @@ enum btz_status btz_model_load_mem(struct btz_model **out, const void *data,
 	if (!BTM_SUM_OK(btz_get_le64(p + len), XXH3_64bits(p, len)))
 		return btz_fail(err, BTZ_E_CHECKSUM,
 				"checksum mismatch (damaged or truncated file)");
-	if (btz_get_le16(p + 8) != BTZ_BTM_VERSION)
-		return btz_fail(err, BTZ_E_UNSUPPORTED,
-				"unsupported model version %u (this btz reads %d)",
-				btz_get_le16(p + 8), BTZ_BTM_VERSION);
-	if (btz_get_le16(p + 10) != 0)
-		return btz_fail(err, BTZ_E_CORRUPT,
-				"reserved bytes 10..11 are not zero");
-	for (int i = 0; i < 7; i++)
-		u[i] = btz_get_le32(p + 12 + 4 * i);
-	if (u[6] != 0)
-		return btz_fail(err, BTZ_E_UNSUPPORTED,
-				"unsupported flags 0x%08" PRIx32, u[6]);
-	if (btz_get_le16(p + 42) != 0)
-		return btz_fail(err, BTZ_E_CORRUPT,
-				"reserved bytes 42..43 are not zero");
-	memset(&hp, 0, sizeof(hp));
-	hp.d = u[0];
-	hp.layers = u[1];
-	hp.heads = u[2];
-	hp.kv_heads = u[3];
-	hp.ff = u[4];
-	hp.context = u[5];
-	hp.modality = p[40];
-	hp.transform = p[41];
-	BTZ_TRY(btz_hparams_check(&hp, err));
+	BTZ_TRY(btz_model_head_decode(p, BTZ_BTM_VERSION, "model", &hp, err));
 	pos = BTM_HEAD_FIXED;
-	BTZ_TRY(read_str(p, &pos, len, "name", 1, BTM_NAME_MAX, &name,
+	BTZ_TRY(btz_model_read_str(p, &pos, len, "name", 1, BTM_NAME_MAX, &name,
 			 &name_n, err));
-	BTZ_TRY(read_str(p, &pos, len, "training data", 0, BTM_TRAIN_MAX,
+	BTZ_TRY(btz_model_read_str(p, &pos, len, "training data", 0, BTM_TRAIN_MAX,
 			 &train, &train_n, err));
 	q = take(p, BTM_HEAD_TAIL, &pos, len);
 	if (q == NULL)
@@ -788,19 +815,7 @@ enum btz_status btz_model_save_mem(const struct btz_model *m, uint8_t **out,
 	if (b == NULL)
 		return btz_fail(err, BTZ_E_NOMEM,
 				"out of memory (model of %zu bytes)", total);
-	memcpy(b, btm_magic, 8);
-	btz_put_le16(b + 8, BTZ_BTM_VERSION);
-	btz_put_le16(b + 10, 0);
-	btz_put_le32(b + 12, m->hp.d);
-	btz_put_le32(b + 16, m->hp.layers);
-	btz_put_le32(b + 20, m->hp.heads);
-	btz_put_le32(b + 24, m->hp.kv_heads);
-	btz_put_le32(b + 28, m->hp.ff);
-	btz_put_le32(b + 32, m->hp.context);
-	btz_put_le32(b + 36, 0); /* flags */
-	b[40] = m->hp.modality;
-	b[41] = m->hp.transform;
-	btz_put_le16(b + 42, 0);
+	btz_model_head_encode(b, btm_magic, BTZ_BTM_VERSION, &m->hp);
 	pos = BTM_HEAD_FIXED;
 	btz_put_le16(b + pos, (uint16_t)name_n);
 	memcpy(b + pos + 2, m->name, name_n);

@@ -67,6 +67,24 @@ enum btz_status btz_model_generate(struct btz_model **out,
 				   const struct btz_hparams *hp,
 				   uint64_t seed, struct btz_error *err);
 
+/* The head that .btm and .btf files share: magic, version, reserved
+ * bytes and the hyperparameter block (doc/model.md, doc/checkpoint.md). */
+#define BTZ_MODEL_HEAD_SIZE 44
+void btz_model_head_encode(uint8_t out[BTZ_MODEL_HEAD_SIZE],
+			   const uint8_t magic[8], uint16_t version,
+			   const struct btz_hparams *hp);
+/* Checks version (kind names the file type in messages), reserved bytes
+ * and flags, and the hyperparameters' limits; the magic is the caller's. */
+enum btz_status btz_model_head_decode(const uint8_t *in, uint16_t version,
+				      const char *kind,
+				      struct btz_hparams *hp,
+				      struct btz_error *err);
+/* A str field at *pos of p[0, len): u16 length of lo..hi bytes, no NUL. */
+enum btz_status btz_model_read_str(const uint8_t *p, size_t *pos, size_t len,
+				   const char *what, size_t lo, size_t hi,
+				   const uint8_t **s, size_t *n,
+				   struct btz_error *err);
+
 /* Hex of a fingerprint: 32 characters and a NUL. */
 void btz_fingerprint_hex(char out[33], const uint8_t fp[16]);
 

@@ -139,28 +139,6 @@ enum btz_status btz_fmodel_alloc(struct btz_fmodel **out,
 
 /* ---- Loader ---- */
 
-static enum btz_status read_str(const uint8_t *p, size_t *pos, size_t len,
-				const char *what, size_t lo, size_t hi,
-				const uint8_t **s, size_t *n,
-				struct btz_error *err)
-{
-	if (len - *pos < 2)
-		return btz_fail(err, BTZ_E_CORRUPT, "truncated %s length", what);
-	*n = btz_get_le16(p + *pos);
-	*pos += 2;
-	if (*n < lo || *n > hi)
-		return btz_fail(err, BTZ_E_CORRUPT, "%s length %zu outside "
-				"%zu..%zu", what, *n, lo, hi);
-	if (len - *pos < *n)
-		return btz_fail(err, BTZ_E_CORRUPT, "truncated %s", what);
-	*s = p + *pos;
-	*pos += *n;
-	if (*n && memchr(*s, 0, *n) != NULL)
-		return btz_fail(err, BTZ_E_CORRUPT, "%s contains a NUL byte",
-				what);
-	return BTZ_OK;
-}
-
 static float get_f32(const uint8_t *p)
 {
 	uint32_t u = btz_get_le32(p);
@@ -186,7 +164,6 @@ enum btz_status btz_fmodel_load_mem(struct btz_fmodel **out, const void *data,
 	char sname[BTF_NAME_MAX + 1], strain[BTF_TRAIN_MAX + 1];
 	struct btz_hparams hp;
 	struct btz_fmodel *fm;
-	uint32_t u[7];
 
 	*out = NULL;
 	if (n < 8 || memcmp(p, btf_magic, 8) != 0)
@@ -198,36 +175,12 @@ enum btz_status btz_fmodel_load_mem(struct btz_fmodel **out, const void *data,
 	if (!BTZ_SUM_OK(btz_get_le64(p + len), XXH3_64bits(p, len)))
 		return btz_fail(err, BTZ_E_CHECKSUM,
 				"checksum mismatch (damaged or truncated file)");
-	if (btz_get_le16(p + 8) != BTZ_BTF_VERSION)
-		return btz_fail(err, BTZ_E_UNSUPPORTED,
-				"unsupported checkpoint version %u (this btz "
-				"reads %d)", btz_get_le16(p + 8),
-				BTZ_BTF_VERSION);
-	if (btz_get_le16(p + 10) != 0)
-		return btz_fail(err, BTZ_E_CORRUPT,
-				"reserved bytes 10..11 are not zero");
-	for (int i = 0; i < 7; i++)
-		u[i] = btz_get_le32(p + 12 + 4 * i);
-	if (u[6] != 0)
-		return btz_fail(err, BTZ_E_UNSUPPORTED,
-				"unsupported flags 0x%08" PRIx32, u[6]);
-	if (btz_get_le16(p + 42) != 0)
-		return btz_fail(err, BTZ_E_CORRUPT,
-				"reserved bytes 42..43 are not zero");
-	memset(&hp, 0, sizeof(hp));
-	hp.d = u[0];
-	hp.layers = u[1];
-	hp.heads = u[2];
-	hp.kv_heads = u[3];
-	hp.ff = u[4];
-	hp.context = u[5];
-	hp.modality = p[40];
-	hp.transform = p[41];
-	BTZ_TRY(btz_hparams_check(&hp, err));
+	BTZ_TRY(btz_model_head_decode(p, BTZ_BTF_VERSION, "checkpoint", &hp,
+				      err));
 	pos = BTF_HEAD_FIXED;
-	BTZ_TRY(read_str(p, &pos, len, "name", 1, BTF_NAME_MAX, &name,
+	BTZ_TRY(btz_model_read_str(p, &pos, len, "name", 1, BTF_NAME_MAX, &name,
 			 &name_n, err));
-	BTZ_TRY(read_str(p, &pos, len, "training data", 0, BTF_TRAIN_MAX,
+	BTZ_TRY(btz_model_read_str(p, &pos, len, "training data", 0, BTF_TRAIN_MAX,
 			 &train, &train_n, err));
 	if (len - pos < BTF_HEAD_TAIL)
 		return btz_fail(err, BTZ_E_CORRUPT, "truncated header");
@@ -344,19 +297,7 @@ enum btz_status btz_fmodel_save_mem(const struct btz_fmodel *fm,
 	if (b == NULL)
 		return btz_fail(err, BTZ_E_NOMEM,
 				"out of memory (checkpoint of %zu bytes)", total);
-	memcpy(b, btf_magic, 8);
-	btz_put_le16(b + 8, BTZ_BTF_VERSION);
-	btz_put_le16(b + 10, 0);
-	btz_put_le32(b + 12, fm->hp.d);
-	btz_put_le32(b + 16, fm->hp.layers);
-	btz_put_le32(b + 20, fm->hp.heads);
-	btz_put_le32(b + 24, fm->hp.kv_heads);
-	btz_put_le32(b + 28, fm->hp.ff);
-	btz_put_le32(b + 32, fm->hp.context);
-	btz_put_le32(b + 36, 0); /* flags */
-	b[40] = fm->hp.modality;
-	b[41] = fm->hp.transform;
-	btz_put_le16(b + 42, 0);
+	btz_model_head_encode(b, btf_magic, BTZ_BTF_VERSION, &fm->hp);
 	pos = BTF_HEAD_FIXED;
 	btz_put_le16(b + pos, (uint16_t)name_n);
 	memcpy(b + pos + 2, fm->name, name_n);

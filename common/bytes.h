@@ -75,6 +75,17 @@ static inline uint64_t btz_isqrt64(uint64_t v)
 	return r;
 }
 
+/* splitmix64: a seedable generator that gives the same numbers on every
+ * machine (generated models, tests, samples). */
+static inline uint64_t btz_splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
 /* A NUL-terminated copy of n bytes (malloc'd; NULL when out of memory). */
 char *btz_dup_bytes(const void *p, size_t n);
 

@@ -9,25 +9,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-enum btz_status btz_write_all(int fd, const void *p, size_t n,
-			      struct btz_error *err)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t k = write(fd, b, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return btz_fail(err, BTZ_E_IO, "write failed: %s",
-					strerror(k < 0 ? errno : EIO));
-		b += k;
-		n -= (size_t)k;
-	}
-	return BTZ_OK;
-}
-
 enum btz_status btz_pread_all(int fd, void *p, size_t n, uint64_t off,
 			      struct btz_error *err)
 {

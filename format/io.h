@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "common/file.h"
 #include "format/btz.h"
 
 struct btz_writer {
@@ -44,9 +45,7 @@ enum btz_status btz_reader_read_chunk(const struct btz_reader *r, size_t i,
 				      uint8_t *buf, struct btz_error *err);
 void btz_reader_free(struct btz_reader *r);
 
-/* write(2) and pread(2) until done, retrying on EINTR. */
-enum btz_status btz_write_all(int fd, const void *p, size_t n,
-			      struct btz_error *err);
+/* pread(2) until done, retrying on EINTR (btz_write_all: common/file.h). */
 enum btz_status btz_pread_all(int fd, void *p, size_t n, uint64_t off,
 			      struct btz_error *err);
 

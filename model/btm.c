@@ -2,6 +2,7 @@
  * walked by the loader, the saver and the generator alike, so that sizes,
  * order and validation come from a single description. */
 #include "model/btm.h"
+#include "common/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -842,32 +843,12 @@ enum btz_status btz_model_save_mem(const struct btz_model *m, uint8_t **out,
 	return BTZ_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 enum btz_status btz_model_save(const struct btz_model *m, const char *path,
 			       struct btz_error *err)
 {
-	const char *slash = strrchr(path, '/');
-	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0, n;
 	enum btz_status st;
 	uint8_t *b;
-	char *tmp;
-	mode_t um;
-	int fd, e;
+	size_t n;
 
 	st = btz_model_save_mem(m, &b, &n, err);
 	if (st != BTZ_OK) {
@@ -875,48 +856,7 @@ enum btz_status btz_model_save(const struct btz_model *m, const char *path,
 			btz_fail_prefix(err, "%s", path);
 		return st;
 	}
-	/* A hidden name beside the target keeps the rename on one file
-	 * system; readers see the old file or the whole new one. */
-	tmp = malloc(strlen(path) + 16);
-	if (tmp == NULL) {
-		free(b);
-		return btz_fail(err, BTZ_E_NOMEM, "out of memory");
-	}
-	sprintf(tmp, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		st = btz_fail(err, BTZ_E_IO, "%s: cannot create: %s", path,
-			      strerror(errno));
-		goto out;
-	}
-	um = umask(0);
-	umask(um);
-	if (fchmod(fd, 0666 & ~um) != 0 || write_all(fd, b, n) != 0 ||
-	    fsync(fd) != 0) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		st = btz_fail(err, BTZ_E_IO, "%s: cannot write: %s", path,
-			      strerror(e));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		e = errno;
-		unlink(tmp);
-		st = btz_fail(err, BTZ_E_IO, "%s: cannot write: %s", path,
-			      strerror(e));
-		goto out;
-	}
-	if (rename(tmp, path) != 0) {
-		e = errno;
-		unlink(tmp);
-		st = btz_fail(err, BTZ_E_IO, "%s: cannot rename into place: %s",
-			      path, strerror(e));
-		goto out;
-	}
-	st = BTZ_OK;
-out:
-	free(tmp);
+	st = btz_file_write_atomic(path, b, n, err);
 	free(b);
 	return st;
 }
@@ -964,19 +904,10 @@ void btz_fingerprint_hex(char out[33], const uint8_t fp[16])
  *   table falls by e every 32 steps).
  */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
 /* Uniform in [-k, k] (the modulo bias is irrelevant here). */
 static int32_t uniform(uint64_t *s, uint32_t k)
 {
-	return (int32_t)(splitmix64(s) % (2 * (uint64_t)k + 1)) - (int32_t)k;
+	return (int32_t)(btz_splitmix64(s) % (2 * (uint64_t)k + 1)) - (int32_t)k;
 }
 
 /* round(2^shift · num / (den · sqrt(n))), sqrt(n) with 8 fraction bits;
@@ -992,7 +923,7 @@ static int32_t mul_for(unsigned shift, uint64_t num, uint64_t den, uint64_t n)
 /* A per-channel variation of a multiplier: m · [56, 72] / 64. */
 static int32_t vary(uint64_t *s, int32_t m)
 {
-	uint64_t v = (uint64_t)m * (56 + splitmix64(s) % 17) / 64;
+	uint64_t v = (uint64_t)m * (56 + btz_splitmix64(s) % 17) / 64;
 
 	return v > INT32_MAX ? INT32_MAX : (int32_t)v;
 }

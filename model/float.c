@@ -2,6 +2,7 @@
  * One walk over the tensors in file order serves the allocator, the
  * loader and the saver, so sizes and order have a single description. */
 #include "model/float.h"
+#include "common/file.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -321,41 +322,22 @@ enum btz_status btz_fmodel_save_mem(const struct btz_fmodel *fm,
 enum btz_status btz_fmodel_save(const struct btz_fmodel *fm,
 				const char *path, struct btz_error *err)
 {
+	enum btz_status st;
 	uint8_t *b;
 	size_t n;
-	FILE *f;
-	int bad;
 
 	BTZ_TRY(btz_fmodel_save_mem(fm, &b, &n, err));
-	f = fopen(path, "wb");
-	if (f == NULL) {
-		free(b);
-		return btz_fail(err, BTZ_E_IO, "%s: cannot create: %s", path,
-				strerror(errno));
-	}
-	bad = fwrite(b, 1, n, f) != n;
-	bad |= fclose(f) != 0;
+	st = btz_file_write_atomic(path, b, n, err);
 	free(b);
-	if (bad)
-		return btz_fail(err, BTZ_E_IO, "%s: cannot write", path);
-	return BTZ_OK;
+	return st;
 }
 
 /* ---- Generator ---- */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
 /* Uniform in [−a, a): standard deviation a / sqrt(3). */
 static float uniform(uint64_t *s, double a)
 {
-	return (float)(((double)(splitmix64(s) >> 11) * 0x1p-52 - 1.0) * a);
+	return (float)(((double)(btz_splitmix64(s) >> 11) * 0x1p-52 - 1.0) * a);
 }
 
 /* Weights of standard deviation sqrt(1 / fan_in). */

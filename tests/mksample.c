@@ -4,16 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/bytes.h"
 #include "model/engine.h"
-
-static uint64_t next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
 
 int main(int argc, char **argv)
 {
@@ -47,7 +39,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mksample: %s\n", err.msg);
 			return 1;
 		}
-		x = (uint32_t)(next(&seed) >> 40); /* uniform below 2^24 */
+		x = (uint32_t)(btz_splitmix64(&seed) >> 40); /* uniform below 2^24 */
 		for (b = 0; b < 255 && acc + freq[0][b] <= x; b++)
 			acc += freq[0][b];
 		putchar(b);

@@ -11,6 +11,7 @@
 
 #include "coder/predict.h"
 #include "coder/rc.h"
+#include "common/bytes.h"
 #include "common/status.h"
 #include "tests/check.h"
 
@@ -27,19 +28,9 @@
 		}                                                             \
 	} while (0)
 
-/* splitmix64: fast, seedable, identical everywhere. */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
 static uint32_t rng_below(uint64_t *s, uint32_t n)
 {
-	return (uint32_t)(((rng_next(s) >> 32) * n) >> 32);
+	return (uint32_t)(((btz_splitmix64(s) >> 32) * n) >> 32);
 }
 
 /* Turns weights into a valid table: 1 + a floor share of 2^24 - 256 each,
@@ -113,7 +104,7 @@ static void table_make(uint32_t freq[256], enum table_kind kind,
 
 static unsigned table_sample(const uint32_t cum[257], uint64_t *rng)
 {
-	uint32_t u = (uint32_t)(rng_next(rng) >> 40); /* 24 bits */
+	uint32_t u = (uint32_t)(btz_splitmix64(rng) >> 40); /* 24 bits */
 	unsigned s = 0;
 
 	for (unsigned step = 128; step > 0; step >>= 1)
@@ -464,7 +455,7 @@ static void test_garbage(void)
 		if (in == NULL)
 			return;
 		for (size_t i = 0; i < len; i++)
-			in[i] = (uint8_t)rng_next(&rng);
+			in[i] = (uint8_t)btz_splitmix64(&rng);
 		if (mode < 2) {
 			table_make(freq, rng_below(&rng, T_NKIND), &rng);
 			btz_rc_cum_from_freq(cum, freq);
@@ -472,10 +463,10 @@ static void test_garbage(void)
 			/* Not a valid table at all. */
 			for (int s = 0; s < 256; s++)
 				freq[s] = rng_below(&rng, 4) == 0 ? 0 :
-					  (uint32_t)rng_next(&rng) >>
+					  (uint32_t)btz_splitmix64(&rng) >>
 						  rng_below(&rng, 32);
 			for (int s = 0; s < 257; s++)
-				cum[s] = (uint32_t)rng_next(&rng) >>
+				cum[s] = (uint32_t)btz_splitmix64(&rng) >>
 					 rng_below(&rng, 32);
 		}
 		btz_rc_dec_init(&d, in, len);
@@ -635,7 +626,7 @@ static void test_predict_roundtrip(void)
 					return;
 				if (kind == 0)
 					for (size_t i = 0; i < n; i++)
-						in[i] = (uint8_t)rng_next(&rng);
+						in[i] = (uint8_t)btz_splitmix64(&rng);
 				else if (kind == 1)
 					fill_text(in, n, &rng);
 				else
@@ -710,7 +701,7 @@ static void test_predict_errors(void)
 	enum btz_status s;
 
 	for (int i = 0; i < N; i++)
-		in[i] = (uint8_t)rng_next(&rng);
+		in[i] = (uint8_t)btz_splitmix64(&rng);
 	for (int how = 0; how < 3; how++) {
 		struct bad_ctx b = { 2, 3, how };
 		static const enum btz_status want[] = {
@@ -788,12 +779,12 @@ static void test_predict_corrupt(void)
 		case 2: /* extend with garbage */
 			len = size + 1 + rng_below(&rng, 40);
 			for (size_t i = size; i < len; i++)
-				bad[i] = (uint8_t)rng_next(&rng);
+				bad[i] = (uint8_t)btz_splitmix64(&rng);
 			break;
 		default: /* all garbage */
 			len = rng_below(&rng, size + 1);
 			for (size_t i = 0; i < len; i++)
-				bad[i] = (uint8_t)rng_next(&rng);
+				bad[i] = (uint8_t)btz_splitmix64(&rng);
 			break;
 		}
 		/* Exact-size copy: the sanitizer sees any overread. */

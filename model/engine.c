@@ -3,6 +3,7 @@
  * obvious loop over the clever one. */
 #include "model/engine.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -550,4 +551,39 @@ struct btz_predictor btz_model_predictor(const struct btz_model *m)
 		.end = pred_end,
 		.predict_window = pred_window,
 	};
+}
+
+enum btz_status btz_engine_code_bits(const struct btz_model *m,
+				     const uint8_t *data, size_t len,
+				     double *bits, struct btz_error *err)
+{
+	size_t W = m->hp.context;
+	struct btz_engine *e = NULL;
+	uint16_t *tok = malloc(W * sizeof(*tok));
+	uint32_t *win = calloc(W, sizeof(*win)), *pos = malloc(W * 4);
+	uint32_t(*freq)[256] = malloc(sizeof(*freq) * W);
+	enum btz_status st = BTZ_OK;
+
+	*bits = 0;
+	if (tok == NULL || win == NULL || pos == NULL || freq == NULL)
+		st = btz_fail(err, BTZ_E_NOMEM, "out of memory");
+	else
+		st = btz_engine_create(&e, m, 1, W, err);
+	for (size_t off = 0; st == BTZ_OK && off < len; off += W) {
+		size_t n = len - off < W ? len - off : W;
+
+		for (size_t t = 0; t < n; t++) {
+			tok[t] = t == 0 ? BTZ_BTM_START : data[off + t - 1];
+			pos[t] = (uint32_t)t;
+		}
+		st = btz_engine_rows(e, n, tok, win, pos, freq, NULL, err);
+		for (size_t t = 0; st == BTZ_OK && t < n; t++)
+			*bits -= log2(freq[t][data[off + t]] / 16777216.0);
+	}
+	btz_engine_free(e);
+	free(tok);
+	free(win);
+	free(pos);
+	free(freq);
+	return st;
 }

@@ -30,6 +30,14 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				const uint32_t *pos, uint32_t (*freq)[256],
 				int32_t (*logits)[256], struct btz_error *err);
 
+/* Bits the coder would spend on data[0, len) split into consecutive
+ * windows of the model's context (the last may be shorter): the sum of
+ * −log2(freq / 2^24) of the true bytes. A measurement for trainers and
+ * tests; floating point only adds up the code length. */
+enum btz_status btz_engine_code_bits(const struct btz_model *m,
+				     const uint8_t *data, size_t len,
+				     double *bits, struct btz_error *err);
+
 /* Where an engine's time goes, for benchmarks: set with
  * btz_engine_profile; NULL (the default) measures nothing. */
 struct btz_engine_prof {

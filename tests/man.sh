@@ -5,7 +5,7 @@ set -eu
 . "$top_srcdir/tests/lib.sh"
 command -v groff >/dev/null 2>&1 || skip "groff is not installed"
 
-for page in btzpack.1 btzunpack.1 btz.5; do
+for page in btzpack.1 btzunpack.1 btztrain.1 btz.5; do
 	f="$top_srcdir/man/$page"
 	groff -man -ww -z "$f" 2> warn || fail "$page: groff failed"
 	[ ! -s warn ] || { cat warn >&2; fail "$page: groff warnings"; }
@@ -20,7 +20,7 @@ for page in btzpack.1 btzunpack.1 btz.5; do
 done
 
 # Every long option in --help appears in the page.
-for tool in btzpack btzunpack; do
+for tool in btzpack btzunpack btztrain; do
 	"$top_builddir/$tool" --help | grep -o -e '--[a-z][a-z-]*' | sort -u |
 	while read -r opt; do
 		esc=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')

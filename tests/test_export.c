@@ -152,45 +152,18 @@ static void sharpen(struct btz_fmodel *fm, const uint8_t *text, size_t n)
 	free(hid);
 }
 
-/* Bits/byte of the integer model: −log2(freq / 2^24) of the true bytes
- * over whole windows, as the coder would spend them. */
+/* Bits/byte of the integer model, as the coder would spend them. */
 static double int_bpb(const struct btz_model *m, const uint8_t *data,
 		      size_t len)
 {
-	size_t W = m->hp.context;
-	struct btz_engine *e = NULL;
 	struct btz_error err;
-	uint16_t *tok = malloc(2 * W);
-	uint32_t *win = calloc(W, 4), *pos = malloc(4 * W);
-	uint32_t(*freq)[256] = malloc(sizeof(*freq) * W);
-	double bits = 0;
+	double bits;
 
-	if (btz_engine_create(&e, m, 1, W, &err) != BTZ_OK) {
+	if (btz_engine_code_bits(m, data, len, &bits, &err) != BTZ_OK) {
 		fprintf(stderr, "engine: %s\n", err.msg);
 		failures++;
 		return 99;
 	}
-	for (size_t off = 0; off < len; off += W) {
-		size_t n = len - off < W ? len - off : W;
-
-		for (size_t t = 0; t < n; t++) {
-			tok[t] = t == 0 ? BTZ_BTM_START : data[off + t - 1];
-			pos[t] = (uint32_t)t;
-		}
-		if (btz_engine_rows(e, n, tok, win, pos, freq, NULL, &err) !=
-		    BTZ_OK) {
-			fprintf(stderr, "engine rows: %s\n", err.msg);
-			failures++;
-			break;
-		}
-		for (size_t t = 0; t < n; t++)
-			bits -= log2(freq[t][data[off + t]] / 16777216.0);
-	}
-	btz_engine_free(e);
-	free(tok);
-	free(win);
-	free(pos);
-	free(freq);
 	return bits / (double)len;
 }
 

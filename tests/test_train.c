@@ -1,0 +1,125 @@
+/* The trainer's network against the float reference (model/float.c) and
+ * its gradient against finite differences, on small random models. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "common/bytes.h"
+#include "model/float.h"
+#include "trainer/net.h"
+
+/* Mean cross-entropy (nats) of the reference network over B windows. */
+static double ref_loss(const struct btz_fmodel *fm, const uint8_t *data,
+		       size_t B, size_t T)
+{
+	float *lg = malloc(T * 256 * sizeof(float));
+	struct btz_error err;
+	double nats = 0;
+
+	for (size_t b = 0; b < B; b++) {
+		const uint8_t *w = data + b * T;
+		CHECK(btz_fmodel_forward(fm, w, T, lg, &err) == BTZ_OK);
+		for (size_t t = 0; t < T; t++) {
+			const float *l = lg + t * 256;
+			double mx = l[0], s = 0;
+			for (int c = 1; c < 256; c++)
+				mx = l[c] > mx ? l[c] : mx;
+			for (int c = 0; c < 256; c++)
+				s += exp(l[c] - mx);
+			nats += mx + log(s) - l[w[t]];
+		}
+	}
+	free(lg);
+	return nats / (double)(B * T);
+}
+
+static void layout(const uint8_t *data, size_t B, size_t T, uint16_t *tok,
+		   uint8_t *tgt)
+{
+	for (size_t i = 0; i < B * T; i++) {
+		tok[i] = i % T == 0 ? 256 : data[i - 1];
+		tgt[i] = data[i];
+	}
+}
+
+static void check_model(const struct btz_hparams *hp, size_t B,
+			uint64_t seed)
+{
+	struct btz_fmodel *fm = NULL, *gr = NULL;
+	struct btz_error err;
+	size_t T = hp->context;
+	uint8_t *data = malloc(B * T), *tgt = malloc(B * T);
+	uint16_t *tok = malloc(B * T * sizeof(*tok));
+	uint64_t s = seed;
+
+	CHECK(btz_fmodel_generate(&fm, hp, seed, &err) == BTZ_OK);
+	CHECK(btz_fmodel_alloc(&gr, hp, "g", NULL, &err) == BTZ_OK);
+	/* Layer norms away from 1/0, so their gradients are exercised. */
+	for (uint32_t l = 0; l < hp->layers; l++)
+		for (uint32_t c = 0; c < hp->d; c++) {
+			fm->layers[l].g1[c] = 0.5f + (btz_splitmix64(&s) % 100) / 100.0f;
+			fm->layers[l].b2[c] = ((int)(btz_splitmix64(&s) % 21) - 10) / 50.0f;
+		}
+	for (size_t i = 0; i < B * T; i++) /* a skewed alphabet */
+		data[i] = (uint8_t)("etaoin shrdlu"[btz_splitmix64(&s) % 13]);
+	layout(data, B, T, tok, tgt);
+
+	struct btz_net *net = btz_net_new(hp, B);
+	CHECK(net != NULL);
+	memset(gr->arena, 0, gr->arena_floats * sizeof(float));
+	double loss = btz_net_step(net, fm, tok, tgt, gr);
+	double ref = ref_loss(fm, data, B, T);
+	printf("d%u L%u H%u/%u W%u B%zu: loss %.6f, reference %.6f\n", hp->d,
+	       hp->layers, hp->heads, hp->kv_heads, hp->context, B, loss, ref);
+	CHECK(fabs(loss - ref) < 1e-4 * ref);
+
+	/* Central differences on entries of every trained tensor: the
+	 * analytic gradient must match to a few percent, or to an absolute
+	 * 2e-4 where the gradient is tiny (float32 loss noise). */
+	size_t checked = 0, bad = 0;
+	size_t pos0 = (size_t)(fm->pos_emb - fm->arena);
+	size_t pos1 = pos0 + (size_t)T * hp->d;
+	for (size_t k = 0; k < 160; k++) {
+		size_t i = btz_splitmix64(&s) % fm->arena_floats;
+		if (i >= pos0 && i < pos1)
+			continue; /* positions are fixed */
+		float keep = fm->arena[i], h = 1e-2f;
+		fm->arena[i] = keep + h;
+		double lp = btz_net_step(net, fm, tok, tgt, NULL);
+		fm->arena[i] = keep - h;
+		double lm = btz_net_step(net, fm, tok, tgt, NULL);
+		fm->arena[i] = keep;
+		double num = (lp - lm) / (2 * h), ana = gr->arena[i];
+		checked++;
+		if (fabs(num - ana) > 0.05 * fabs(num) + 2e-4) {
+			bad++;
+			printf("  float %zu: analytic %.6g, numeric %.6g\n", i, ana,
+			       num);
+		}
+	}
+	printf("  %zu gradient entries checked, %zu off\n", checked, bad);
+	CHECK(bad == 0);
+	CHECK(checked > 100);
+	btz_net_free(net);
+	btz_fmodel_free(fm);
+	btz_fmodel_free(gr);
+	free(data);
+	free(tgt);
+	free(tok);
+}
+
+int main(void)
+{
+	/* Full heads, shared key/value heads, one head; windows shorter and
+	 * longer than the trainer's 128-row attention blocks. */
+	struct btz_hparams a = { 16, 2, 2, 2, 64, 24, 1, 0 };
+	struct btz_hparams b = { 32, 2, 8, 2, 64, 300, 1, 0 };
+	struct btz_hparams c = { 16, 1, 1, 1, 32, 130, 1, 0 };
+
+	check_model(&a, 3, 1);
+	check_model(&b, 2, 2);
+	check_model(&c, 2, 3);
+	return failures ? 1 : 0;
+}

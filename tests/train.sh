@@ -1,0 +1,65 @@
+#!/bin/sh
+# btztrain end to end on a tiny model: it learns (validation falls), its
+# export codes real chunks in btzpack and unpacks, a stopped and resumed run
+# equals an uninterrupted one, and bad input is refused without damage.
+set -eu
+. "$top_srcdir/tests/lib.sh"
+BTZTRAIN="$top_builddir/btztrain"
+[ -x "$BTZTRAIN" ] || fail "$BTZTRAIN is not built"
+export OMP_NUM_THREADS=2
+
+# Text to learn: words drawn at random from a small vocabulary.
+make_text 90000 all.txt
+head -c 80000 all.txt > train.bin
+tail -c 8192 all.txt > valid.bin
+small="-d 32 --layers 1 --heads 4 --kv-heads 2 --ff 64 --context 64 -b 8
+	--warmup 5 --lr 1e-2 --eval-every 50 --valid=valid.bin --calib-bytes 4096
+	-q --modality=text --name=tiny"
+
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 200 -o a.btm train.bin
+[ -s a.btm ] || fail "no model written"
+curve=a.btm.train/curve.tsv
+[ "$(wc -l < $curve)" -eq 5 ] || { cat $curve >&2; fail "4 validations expected"; }
+first=$(awk 'NR == 2 { print $5 }' $curve)
+last=$(awk 'END { print $5 }' $curve)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.15) }' ||
+	fail "validation did not fall: $first -> $last bits/byte"
+
+# The exported model beats LZMA2 on held-out text and unpacks it.
+mkdir src
+cp valid.bin src/
+expect_status 0 "$BTZPACK" -q --model=a.btm -o s.btz src
+"$BTZUNPACK" -l s.btz > list
+grep -q "tiny .*src/valid.bin" list ||
+	{ cat list >&2; fail "the trained model coded no chunk"; }
+mkdir out
+expect_status 0 "$BTZUNPACK" -q --model=a.btm -C out s.btz
+same_file src/valid.bin out/src/valid.bin
+
+# Stopped after 77 steps and resumed: the same model as one run.
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 200 --stop-after 77 -o b.btm train.bin
+[ ! -e b.btm ] || fail "a stopped run exported a model"
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 200 --resume -o b.btm train.bin
+cmp -s a.btm b.btm || fail "resumed run differs from the uninterrupted one"
+
+# Refusals: existing output, missing data, bad numbers, no checkpoint.
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $small -n 2 -o a.btm train.bin
+expect_err "a.btm: already exists"
+cmp -s a.btm b.btm || fail "a refused run changed the existing model"
+expect_status 1 "$BTZTRAIN" -q -o c.btm missing.bin
+expect_err "missing.bin: No such file"
+expect_status 1 "$BTZTRAIN" -q -n x -o c.btm train.bin
+expect_err "--steps: not a number"
+expect_status 1 "$BTZTRAIN" -q --heads 3 -o c.btm train.bin
+expect_status 1 "$BTZTRAIN" -q --resume -C nowhere -o c.btm train.bin
+expect_err "--resume"
+head -c 10 train.bin > tiny.bin
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $small -n 2 -o c.btm tiny.bin
+expect_err "fewer than one window"
+[ ! -e c.btm ] || fail "a failed run left c.btm"
+finish

@@ -1,0 +1,432 @@
+/* Forward and backward passes of the float network over a batch of whole
+ * windows. Weight products are large row-major GEMMs split by rows over
+ * the OpenMP threads; attention runs per (window, head) in blocks of
+ * rows, storing only each row's log-sum-exp and recomputing the
+ * probabilities in the backward pass (a T×T matrix per head would not
+ * fit in memory, a block of rows fits in L2). */
+#include "trainer/net.h"
+#include "trainer/vec.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+#define ROWBLOCK 128
+
+struct layer_act {
+	float *q, *k, *v, *o, *lse;
+	float *xhat1, *rstd1, *x1;
+	float *a, *u, *h;
+	float *xhat2, *rstd2, *x;
+};
+
+struct btz_net {
+	struct btz_hparams hp;
+	size_t B, T, N, d, F, dh, hq, kv;
+	float *x0;
+	struct layer_act *ly;
+	float *logits;
+	float *dx, *dy, *dz, *dq, *dk, *dv, *do_, *da, *du, *dh_;
+	float *scratch; /* per thread: two ROWBLOCK × T blocks */
+	int nthreads;
+	float *arena;
+};
+
+static int threads(void)
+{
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+	return omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
+
+void btz_mm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
+	    int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+#ifdef HAVE_CBLAS
+	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+		    tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+		    ldb, beta, c, ldc);
+#else
+	/* The portable fallback: i-p-j order keeps the inner loop unit
+	 * stride for the common no-transpose B. */
+	for (int i = 0; i < m; i++) {
+		float *ci = c + (size_t)i * ldc;
+		for (int j = 0; j < n; j++)
+			ci[j] = beta == 0 ? 0 : beta * ci[j];
+		for (int p = 0; p < k; p++) {
+			float av = alpha * (ta ? a[(size_t)p * lda + i]
+					       : a[(size_t)i * lda + p]);
+			if (av == 0)
+				continue;
+			if (tb)
+				for (int j = 0; j < n; j++)
+					ci[j] += av * b[(size_t)j * ldb + p];
+			else
+				for (int j = 0; j < n; j++)
+					ci[j] += av * b[(size_t)p * ldb + j];
+		}
+	}
+#endif
+}
+
+/* btz_mm with C's rows split over the threads. */
+static void mmp(int ta, int tb, int m, int n, int k, const float *a, int lda,
+		const float *b, int ldb, float beta, float *c, int ldc)
+{
+	int nt = threads();
+
+	if (nt > m)
+		nt = m;
+#pragma omp parallel for num_threads(nt) schedule(static)
+	for (int i = 0; i < nt; i++) {
+		int m0 = (int)((long)m * i / nt), m1 = (int)((long)m * (i + 1) / nt);
+		const float *ai = ta ? a + m0 : a + (size_t)m0 * lda;
+
+		if (m1 > m0)
+			btz_mm(ta, tb, m1 - m0, n, k, 1, ai, lda, b, ldb, beta,
+			       c + (size_t)m0 * ldc, ldc);
+	}
+}
+
+struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
+{
+	struct btz_net *net = calloc(1, sizeof(*net));
+	size_t per, total, off = 0;
+
+	if (net == NULL)
+		return NULL;
+	net->hp = *hp;
+	net->B = batch;
+	net->T = hp->context;
+	net->N = batch * hp->context;
+	net->d = hp->d;
+	net->F = hp->ff;
+	net->dh = hp->d / hp->heads;
+	net->hq = hp->d;
+	net->kv = (size_t)hp->kv_heads * net->dh;
+	net->nthreads = threads();
+	size_t N = net->N, d = net->d, F = net->F, hq = net->hq, kv = net->kv;
+	size_t lse = batch * hp->heads * net->T;
+
+	per = N * (hq * 2 + kv * 2 + d * 4 + 2 + F * 3) + lse;
+	total = N * d + per * hp->layers + N * 256 +
+		N * (3 * d + 2 * hq + 2 * kv + 3 * F) +
+		(size_t)net->nthreads * 2 * ROWBLOCK * net->T;
+	net->arena = malloc(total * sizeof(float));
+	net->ly = calloc(hp->layers, sizeof(*net->ly));
+	if (net->arena == NULL || net->ly == NULL) {
+		btz_net_free(net);
+		return NULL;
+	}
+#define TAKE(n) (off += (n), net->arena + off - (n))
+	net->x0 = TAKE(N * d);
+	for (uint32_t l = 0; l < hp->layers; l++) {
+		struct layer_act *a = &net->ly[l];
+		a->q = TAKE(N * hq);
+		a->k = TAKE(N * kv);
+		a->v = TAKE(N * kv);
+		a->o = TAKE(N * hq);
+		a->lse = TAKE(lse);
+		a->xhat1 = TAKE(N * d);
+		a->rstd1 = TAKE(N);
+		a->x1 = TAKE(N * d);
+		a->a = TAKE(N * F);
+		a->u = TAKE(N * F);
+		a->h = TAKE(N * F);
+		a->xhat2 = TAKE(N * d);
+		a->rstd2 = TAKE(N);
+		a->x = TAKE(N * d);
+	}
+	net->logits = TAKE(N * 256);
+	net->dx = TAKE(N * d);
+	net->dy = TAKE(N * d);
+	net->dz = TAKE(N * d);
+	net->dq = TAKE(N * hq);
+	net->do_ = TAKE(N * hq);
+	net->dk = TAKE(N * kv);
+	net->dv = TAKE(N * kv);
+	net->da = TAKE(N * F);
+	net->du = TAKE(N * F);
+	net->dh_ = TAKE(N * F);
+	net->scratch = TAKE((size_t)net->nthreads * 2 * ROWBLOCK * net->T);
+#undef TAKE
+	return net;
+}
+
+void btz_net_free(struct btz_net *net)
+{
+	if (net == NULL)
+		return;
+	free(net->arena);
+	free(net->ly);
+	free(net);
+}
+
+/* y = LN(r)·g + b per row, keeping x̂ and 1/σ for the backward pass. */
+static void ln_fwd(const struct btz_net *net, const float *r, const float *g,
+		   const float *b, float *xhat, float *rstd, float *y)
+{
+	size_t d = net->d;
+
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < net->N; i++) {
+		const float *ri = r + i * d;
+		double mean = 0, var = 0;
+
+		for (size_t c = 0; c < d; c++)
+			mean += ri[c];
+		mean /= (double)d;
+		for (size_t c = 0; c < d; c++)
+			var += (ri[c] - mean) * (ri[c] - mean);
+		var /= (double)d;
+		float rs = (float)(1 / sqrt(var + 1e-5));
+		rstd[i] = rs;
+		for (size_t c = 0; c < d; c++) {
+			float xh = (float)(ri[c] - mean) * rs;
+			xhat[i * d + c] = xh;
+			y[i * d + c] = xh * g[c] + b[c];
+		}
+	}
+}
+
+/* dr from dy (in place allowed: dr may equal dy), adding dg, db. */
+static void ln_bwd(const struct btz_net *net, const float *dy,
+		   const float *xhat, const float *rstd, const float *g,
+		   float *dr, float *dg, float *db)
+{
+	size_t d = net->d;
+
+	for (size_t i = 0; i < net->N; i++)
+		for (size_t c = 0; c < d; c++) {
+			dg[c] += dy[i * d + c] * xhat[i * d + c];
+			db[c] += dy[i * d + c];
+		}
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < net->N; i++) {
+		const float *yi = dy + i * d, *xi = xhat + i * d;
+		float m1 = 0, m2 = 0;
+
+		for (size_t c = 0; c < d; c++) {
+			float dxh = yi[c] * g[c];
+			m1 += dxh;
+			m2 += dxh * xi[c];
+		}
+		m1 /= (float)d;
+		m2 /= (float)d;
+		for (size_t c = 0; c < d; c++)
+			dr[i * d + c] = rstd[i] * (yi[c] * g[c] - m1 - xi[c] * m2);
+	}
+}
+
+static void attn_fwd(struct btz_net *net, struct layer_act *a)
+{
+	size_t T = net->T, hq = net->hq, kv = net->kv, dh = net->dh;
+	size_t H = net->hp.heads, Hkv = net->hp.kv_heads;
+	float scale = (float)(1 / sqrt((double)dh));
+
+#pragma omp parallel for schedule(dynamic)
+	for (size_t task = 0; task < net->B * H; task++) {
+		size_t b = task / H, h = task % H, g = h * Hkv / H;
+		float *S = net->scratch + (size_t)thread_id() * 2 * ROWBLOCK * T;
+		const float *kb = a->k + b * T * kv + g * dh;
+		const float *vb = a->v + b * T * kv + g * dh;
+		float *lse = a->lse + (b * H + h) * T;
+
+		for (size_t r0 = 0; r0 < T; r0 += ROWBLOCK) {
+			size_t n = T - r0 < ROWBLOCK ? T - r0 : ROWBLOCK;
+			size_t ke = r0 + n;
+
+			btz_mm(0, 1, (int)n, (int)ke, (int)dh, scale,
+			       a->q + (b * T + r0) * hq + h * dh, (int)hq, kb,
+			       (int)kv, 0, S, (int)ke);
+			for (size_t i = 0; i < n; i++) {
+				float *s = S + i * ke;
+				size_t t = r0 + i;
+				float mx = btz_vec_max(s, t + 1);
+				float sum = btz_vec_exp_sum(s, t + 1, mx);
+
+				btz_vec_scale(s, t + 1, 1 / sum);
+				memset(s + t + 1, 0, (ke - t - 1) * sizeof(float));
+				lse[t] = mx + logf(sum);
+			}
+			btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1, S, (int)ke, vb,
+			       (int)kv, 0, a->o + (b * T + r0) * hq + h * dh,
+			       (int)hq);
+		}
+	}
+}
+
+/* From dO (net->do_) to dq, dk, dv. Tasks are (window, key/value head),
+ * so the heads sharing a key/value head add into it in one thread. */
+static void attn_bwd(struct btz_net *net, const struct layer_act *a)
+{
+	size_t T = net->T, hq = net->hq, kv = net->kv, dh = net->dh;
+	size_t H = net->hp.heads, Hkv = net->hp.kv_heads;
+	float scale = (float)(1 / sqrt((double)dh));
+
+	memset(net->dk, 0, net->N * kv * sizeof(float));
+	memset(net->dv, 0, net->N * kv * sizeof(float));
+#pragma omp parallel for schedule(dynamic)
+	for (size_t task = 0; task < net->B * Hkv; task++) {
+		size_t b = task / Hkv, g = task % Hkv;
+		float *P = net->scratch + (size_t)thread_id() * 2 * ROWBLOCK * T;
+		float *dP = P + ROWBLOCK * T;
+		const float *kb = a->k + b * T * kv + g * dh;
+		const float *vb = a->v + b * T * kv + g * dh;
+		float *dkb = net->dk + b * T * kv + g * dh;
+		float *dvb = net->dv + b * T * kv + g * dh;
+
+		for (size_t h = 0; h < H; h++) {
+			if (h * Hkv / H != g)
+				continue;
+			const float *lse = a->lse + (b * H + h) * T;
+			for (size_t r0 = 0; r0 < T; r0 += ROWBLOCK) {
+				size_t n = T - r0 < ROWBLOCK ? T - r0 : ROWBLOCK;
+				size_t ke = r0 + n, row = (b * T + r0) * hq + h * dh;
+				const float *qr = a->q + row, *orow = a->o + row;
+				const float *dor = net->do_ + row;
+
+				btz_mm(0, 1, (int)n, (int)ke, (int)dh, scale, qr,
+				       (int)hq, kb, (int)kv, 0, P, (int)ke);
+				for (size_t i = 0; i < n; i++) {
+					float *p = P + i * ke;
+					size_t t = r0 + i;
+
+					btz_vec_exp_sum(p, t + 1, lse[t]);
+					memset(p + t + 1, 0,
+					       (ke - t - 1) * sizeof(float));
+				}
+				btz_mm(1, 0, (int)ke, (int)dh, (int)n, 1, P, (int)ke,
+				       dor, (int)hq, 1, dvb, (int)kv);
+				btz_mm(0, 1, (int)n, (int)ke, (int)dh, 1, dor,
+				       (int)hq, vb, (int)kv, 0, dP, (int)ke);
+				for (size_t i = 0; i < n; i++) {
+					float *p = P + i * ke, *dp = dP + i * ke;
+					float di = 0;
+					for (size_t c = 0; c < dh; c++)
+						di += dor[i * hq + c] * orow[i * hq + c];
+					btz_vec_dsoftmax(dp, p, ke, di, scale);
+				}
+				btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1, dP, (int)ke,
+				       kb, (int)kv, 0, net->dq + row, (int)hq);
+				btz_mm(1, 0, (int)ke, (int)dh, (int)n, 1, dP, (int)ke,
+				       qr, (int)hq, 1, dkb, (int)kv);
+			}
+		}
+	}
+}
+
+double btz_net_step(struct btz_net *net, const struct btz_fmodel *fm,
+		    const uint16_t *tok, const uint8_t *tgt,
+		    struct btz_fmodel *grad)
+{
+	size_t N = net->N, T = net->T, d = net->d, F = net->F;
+	int hq = (int)net->hq, kv = (int)net->kv, id = (int)d, iF = (int)F;
+	uint32_t L = net->hp.layers;
+	double loss = 0;
+
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < N; i++)
+		for (size_t c = 0; c < d; c++)
+			net->x0[i * d + c] = fm->tok_emb[tok[i] * d + c] +
+					     fm->pos_emb[(i % T) * d + c];
+	const float *x = net->x0;
+	for (uint32_t l = 0; l < L; l++) {
+		const struct btz_flayer *w = &fm->layers[l];
+		struct layer_act *a = &net->ly[l];
+
+		mmp(0, 1, (int)N, hq, id, x, id, w->wq, id, 0, a->q, hq);
+		mmp(0, 1, (int)N, kv, id, x, id, w->wk, id, 0, a->k, kv);
+		mmp(0, 1, (int)N, kv, id, x, id, w->wv, id, 0, a->v, kv);
+		attn_fwd(net, a);
+		memcpy(net->dz, x, N * d * sizeof(float)); /* r = x + o·Woᵀ */
+		mmp(0, 1, (int)N, id, hq, a->o, hq, w->wo, hq, 1, net->dz, id);
+		ln_fwd(net, net->dz, w->g1, w->b1, a->xhat1, a->rstd1, a->x1);
+		mmp(0, 1, (int)N, iF, id, a->x1, id, w->w1, id, 0, a->a, iF);
+		mmp(0, 1, (int)N, iF, id, a->x1, id, w->w3, id, 0, a->u, iF);
+#pragma omp parallel for schedule(static)
+		for (size_t i = 0; i < N; i++)
+			btz_vec_swiglu(a->a + i * F, a->u + i * F, a->h + i * F, F);
+		memcpy(net->dz, a->x1, N * d * sizeof(float));
+		mmp(0, 1, (int)N, id, iF, a->h, iF, w->w2, iF, 1, net->dz, id);
+		ln_fwd(net, net->dz, w->g2, w->b2, a->xhat2, a->rstd2, a->x);
+		x = a->x;
+	}
+	mmp(0, 1, (int)N, 256, id, x, id, fm->wout, id, 0, net->logits, 256);
+	float inv = 1.0f / (float)N;
+#pragma omp parallel for schedule(static) reduction(+ : loss)
+	for (size_t i = 0; i < N; i++) {
+		float *lg = net->logits + i * 256, lt = lg[tgt[i]];
+		float mx = btz_vec_max(lg, 256);
+		float sum = btz_vec_exp_sum(lg, 256, mx);
+
+		loss += mx + logf(sum) - lt;
+		if (grad != NULL) { /* softmax − one-hot, of the mean */
+			btz_vec_scale(lg, 256, inv / sum);
+			lg[tgt[i]] -= inv;
+		}
+	}
+	loss /= (double)N;
+	if (grad == NULL)
+		return loss;
+
+	/* Backward, layer by layer; dx holds ∂/∂(layer output). */
+	mmp(1, 0, 256, id, (int)N, net->logits, 256, x, id, 1, grad->wout, id);
+	mmp(0, 0, (int)N, id, 256, net->logits, 256, fm->wout, id, 0, net->dx,
+	    id);
+	for (uint32_t l = L; l-- > 0;) {
+		const struct btz_flayer *w = &fm->layers[l];
+		struct btz_flayer *gw = &grad->layers[l];
+		struct layer_act *a = &net->ly[l];
+		const float *xin = l == 0 ? net->x0 : net->ly[l - 1].x;
+
+		ln_bwd(net, net->dx, a->xhat2, a->rstd2, w->g2, net->dx,
+		       gw->g2, gw->b2); /* dx is now ∂/∂r2 */
+		mmp(1, 0, id, iF, (int)N, net->dx, id, a->h, iF, 1, gw->w2, iF);
+		mmp(0, 0, (int)N, iF, id, net->dx, id, w->w2, iF, 0, net->dh_,
+		    iF);
+#pragma omp parallel for schedule(static)
+		for (size_t i = 0; i < N; i++)
+			btz_vec_swiglu_bwd(a->a + i * F, a->u + i * F,
+					   net->dh_ + i * F, net->da + i * F,
+					   net->du + i * F, F);
+		mmp(1, 0, iF, id, (int)N, net->da, iF, a->x1, id, 1, gw->w1, id);
+		mmp(1, 0, iF, id, (int)N, net->du, iF, a->x1, id, 1, gw->w3, id);
+		mmp(0, 0, (int)N, id, iF, net->da, iF, w->w1, id, 1, net->dx, id);
+		mmp(0, 0, (int)N, id, iF, net->du, iF, w->w3, id, 1, net->dx, id);
+		ln_bwd(net, net->dx, a->xhat1, a->rstd1, w->g1, net->dx,
+		       gw->g1, gw->b1); /* dx is now ∂/∂r */
+		mmp(1, 0, id, hq, (int)N, net->dx, id, a->o, hq, 1, gw->wo, hq);
+		mmp(0, 0, (int)N, hq, id, net->dx, id, w->wo, hq, 0, net->do_,
+		    hq);
+		attn_bwd(net, a);
+		mmp(1, 0, hq, id, (int)N, net->dq, hq, xin, id, 1, gw->wq, id);
+		mmp(1, 0, kv, id, (int)N, net->dk, kv, xin, id, 1, gw->wk, id);
+		mmp(1, 0, kv, id, (int)N, net->dv, kv, xin, id, 1, gw->wv, id);
+		mmp(0, 0, (int)N, id, hq, net->dq, hq, w->wq, id, 1, net->dx, id);
+		mmp(0, 0, (int)N, id, kv, net->dk, kv, w->wk, id, 1, net->dx, id);
+		mmp(0, 0, (int)N, id, kv, net->dv, kv, w->wv, id, 1, net->dx, id);
+	}
+	for (size_t i = 0; i < N; i++) /* positions are fixed: no gradient */
+		for (size_t c = 0; c < d; c++)
+			grad->tok_emb[tok[i] * d + c] += net->dx[i * d + c];
+	return loss;
+}

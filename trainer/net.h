@@ -1,0 +1,34 @@
+/* The float network of doc/checkpoint.md with its gradient, for training
+ * on whole windows. Floating point throughout: nothing here decides a
+ * coded bit (the exported integer model does), so sums may run in any
+ * order and threads may split them as they like. */
+#ifndef BTZ_TRAINER_NET_H
+#define BTZ_TRAINER_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/float.h"
+
+/* Activations of one batch of B windows of T = W positions, kept for the
+ * backward pass. */
+struct btz_net;
+
+/* A net for batches of `batch` windows of the model's context length. */
+struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch);
+void btz_net_free(struct btz_net *net);
+
+/* Forward over tok[B·T] (inputs: 256 at each window's position 0) and
+ * tgt[B·T] (the bytes to predict); returns the mean cross-entropy in
+ * nats. With grad not NULL, also runs the backward pass and adds the
+ * gradient of that mean to grad (same layout as fm). */
+double btz_net_step(struct btz_net *net, const struct btz_fmodel *fm,
+		    const uint16_t *tok, const uint8_t *tgt,
+		    struct btz_fmodel *grad);
+
+/* Matrix product C = alpha·op(A)·op(B) + beta·C, row-major, op = transpose
+ * when the flag is set; OpenBLAS when configure found it. */
+void btz_mm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
+	    int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+#endif

@@ -1,0 +1,196 @@
+/* The trainer's elementwise loops: the T² softmax exponentials of
+ * attention dominate training once the products are BLAS, and glibc's
+ * expf is scalar. */
+#include "trainer/vec.h"
+
+#include <math.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_X86 1
+#define AVX512 __attribute__((target("avx512f")))
+
+static int use512(void)
+{
+	static int v = -1;
+
+	if (v < 0)
+		v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+	return v;
+}
+
+/* e^x: x = n·ln2 + g with |g| ≤ ln2/2, e^g by its Taylor polynomial to
+ * g⁶ (error below 4e-7), then scaled by 2^n. */
+AVX512 static __m512 exp512(__m512 x)
+{
+	x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+	x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
+	__m512 n = _mm512_roundscale_ps(
+		_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+		_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 g = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
+	g = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), g);
+	__m512 p = _mm512_set1_ps(1.0f / 720);
+	p = _mm512_fmadd_ps(p, g, _mm512_set1_ps(1.0f / 120));
+	p = _mm512_fmadd_ps(p, g, _mm512_set1_ps(1.0f / 24));
+	p = _mm512_fmadd_ps(p, g, _mm512_set1_ps(1.0f / 6));
+	p = _mm512_fmadd_ps(p, g, _mm512_set1_ps(0.5f));
+	p = _mm512_fmadd_ps(p, g, _mm512_set1_ps(1.0f));
+	p = _mm512_fmadd_ps(p, g, _mm512_set1_ps(1.0f));
+	return _mm512_scalef_ps(p, n);
+}
+
+AVX512 static float max512(const float *x, size_t n)
+{
+	__m512 m = _mm512_set1_ps(-INFINITY);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+	float r = _mm512_reduce_max_ps(m);
+	for (; i < n; i++)
+		r = x[i] > r ? x[i] : r;
+	return r;
+}
+
+AVX512 static float exp_sum512(float *x, size_t n, float sub)
+{
+	__m512 s = _mm512_setzero_ps(), c = _mm512_set1_ps(sub);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), c));
+		_mm512_storeu_ps(x + i, e);
+		s = _mm512_add_ps(s, e);
+	}
+	if (i < n) {
+		__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+		__m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), c));
+		_mm512_mask_storeu_ps(x + i, k, e);
+		s = _mm512_add_ps(s, _mm512_maskz_mov_ps(k, e));
+	}
+	return _mm512_reduce_add_ps(s);
+}
+
+AVX512 static void dsoftmax512(float *dp, const float *p, size_t n, float di,
+			       float a)
+{
+	__m512 vd = _mm512_set1_ps(di), va = _mm512_set1_ps(a);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 v = _mm512_sub_ps(_mm512_loadu_ps(dp + i), vd);
+		v = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_loadu_ps(p + i)), va);
+		_mm512_storeu_ps(dp + i, v);
+	}
+	for (; i < n; i++)
+		dp[i] = p[i] * (dp[i] - di) * a;
+}
+
+AVX512 static void swiglu512(const float *a, const float *u, float *h,
+			     float *da, float *du, const float *dh, size_t n)
+{
+	__m512 one = _mm512_set1_ps(1);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 va = _mm512_loadu_ps(a + i), vu = _mm512_loadu_ps(u + i);
+		__m512 s = _mm512_div_ps(
+			one, _mm512_add_ps(one, exp512(_mm512_sub_ps(
+							_mm512_setzero_ps(), va))));
+		__m512 sa = _mm512_mul_ps(va, s);
+		if (dh == NULL) {
+			_mm512_storeu_ps(h + i, _mm512_mul_ps(sa, vu));
+			continue;
+		}
+		__m512 g = _mm512_loadu_ps(dh + i);
+		_mm512_storeu_ps(du + i, _mm512_mul_ps(g, sa));
+		/* silu'(a) = s·(1 + a·(1 − s)) */
+		__m512 ds = _mm512_mul_ps(
+			s, _mm512_fmadd_ps(va, _mm512_sub_ps(one, s), one));
+		_mm512_storeu_ps(da + i,
+				 _mm512_mul_ps(_mm512_mul_ps(g, vu), ds));
+	}
+	for (; i < n; i++) {
+		float s = 1 / (1 + expf(-a[i]));
+		if (dh == NULL) {
+			h[i] = a[i] * s * u[i];
+		} else {
+			du[i] = dh[i] * a[i] * s;
+			da[i] = dh[i] * u[i] * s * (1 + a[i] * (1 - s));
+		}
+	}
+}
+#endif
+
+float btz_vec_max(const float *x, size_t n)
+{
+#ifdef HAVE_X86
+	if (use512())
+		return max512(x, n);
+#endif
+	float r = -INFINITY;
+	for (size_t i = 0; i < n; i++)
+		r = x[i] > r ? x[i] : r;
+	return r;
+}
+
+float btz_vec_exp_sum(float *x, size_t n, float sub)
+{
+#ifdef HAVE_X86
+	if (use512())
+		return exp_sum512(x, n, sub);
+#endif
+	float s = 0;
+	for (size_t i = 0; i < n; i++) {
+		x[i] = expf(x[i] - sub);
+		s += x[i];
+	}
+	return s;
+}
+
+void btz_vec_scale(float *x, size_t n, float a)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] *= a;
+}
+
+void btz_vec_dsoftmax(float *dp, const float *p, size_t n, float di, float a)
+{
+#ifdef HAVE_X86
+	if (use512()) {
+		dsoftmax512(dp, p, n, di, a);
+		return;
+	}
+#endif
+	for (size_t i = 0; i < n; i++)
+		dp[i] = p[i] * (dp[i] - di) * a;
+}
+
+void btz_vec_swiglu(const float *a, const float *u, float *h, size_t n)
+{
+#ifdef HAVE_X86
+	if (use512()) {
+		swiglu512(a, u, h, NULL, NULL, NULL, n);
+		return;
+	}
+#endif
+	for (size_t i = 0; i < n; i++)
+		h[i] = a[i] / (1 + expf(-a[i])) * u[i];
+}
+
+void btz_vec_swiglu_bwd(const float *a, const float *u, const float *dh,
+			float *da, float *du, size_t n)
+{
+#ifdef HAVE_X86
+	if (use512()) {
+		swiglu512(a, u, NULL, da, du, dh, n);
+		return;
+	}
+#endif
+	for (size_t i = 0; i < n; i++) {
+		float s = 1 / (1 + expf(-a[i]));
+		du[i] = dh[i] * a[i] * s;
+		da[i] = dh[i] * u[i] * s * (1 + a[i] * (1 - s));
+	}
+}

@@ -52,6 +52,7 @@ struct packer {
 	uint64_t stream_off;
 	unsigned cur_class; /* a modality or CLASS_FALLBACK */
 	size_t cur_limit; /* chunk bytes for the current class */
+	int force_mod; /* --modality, or -1 */
 	/* Candidate methods per class: its model (if loaded), lzma2. */
 	const struct btz_method *cand[NCLASSES][2];
 	size_t ncand[NCLASSES];
@@ -286,6 +287,8 @@ static int pack_file(struct packer *pk, struct btz_member *m, read_fn rd,
 	if ((size_t)k < BTZ_SNIFF_SIZE)
 		expect = (uint64_t)k;
 	btz_payload_find(&pl, pk->rdbuf, (size_t)k, expect);
+	if (pk->force_mod >= 0 && pl.modality != (unsigned)pk->force_mod)
+		btz_payload_whole(&pl, (enum btz_modality)pk->force_mod);
 	while (k > 0) {
 		XXH3_64bits_update(h, pk->rdbuf, (size_t)k);
 		payload += append_member(pk, &pl, size, pk->rdbuf, (size_t)k);
@@ -600,7 +603,8 @@ static void usage(FILE *f)
 "  -0 ... -9             LZMA2 preset of the fallback method (default 9)\n"
 "  -e, --extreme         LZMA2 extreme variant (slower, a little smaller)\n"
 "      --model=PATH      code chunks of its modality with this model (.btm)\n"
-
+"      --modality=MOD    treat every file as MOD: text, image, audio or other\n"
+"                        (raw pixels or samples: the whole file is payload)\n"
 "  -T, --threads=N       worker threads, 0 = one per CPU (default)\n"
 "  -f, --force           overwrite the output; allow a terminal as output\n"
 "  -k, --keep            keep input files (always: btzpack deletes nothing)\n"
@@ -634,13 +638,14 @@ static char *default_output(const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FROM_TAR = 256, OPT_CHUNK, OPT_MODEL };
+	enum { OPT_FROM_TAR = 256, OPT_CHUNK, OPT_MODEL, OPT_MODALITY };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "from-tar", required_argument, NULL, OPT_FROM_TAR },
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "extreme", no_argument, NULL, 'e' },
 		{ "model", required_argument, NULL, OPT_MODEL },
+		{ "modality", required_argument, NULL, OPT_MODALITY },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "keep", no_argument, NULL, 'k' },
@@ -664,6 +669,7 @@ int main(int argc, char **argv)
 
 	btz_cli_init(argv[0]);
 	memset(&pk, 0, sizeof(pk));
+	pk.force_mod = -1;
 	while ((c = getopt_long(argc, argv, "o:T:fkvqhVe0123456789", longopts,
 				NULL)) != -1) {
 		switch (c) {
@@ -681,6 +687,15 @@ int main(int argc, char **argv)
 					"modality");
 			model_paths[nmodel_paths++] = optarg;
 			break;
+		case OPT_MODALITY: {
+			enum btz_modality mod;
+
+			if (btz_modality_parse(optarg, &mod) != 0)
+				btz_die("--modality: '%s' is not text, image, "
+					"audio or other", optarg);
+			pk.force_mod = (int)mod;
+			break;
+		}
 		case 'e': extreme = BTZ_LZMA_EXTREME; break;
 		case 'T':
 			threads = btz_parse_threads(optarg);

@@ -1,31 +1,152 @@
-/* Modality from content: container headers for images and audio, and a
- * UTF-8 test for text. Only a tag for now; the model issues route each
- * modality's payload to its model. */
+/* Modality from content: the headers of PNM and BMP images and of WAV
+ * audio, parsed strictly enough to find where their pixels or samples
+ * lie, and a UTF-8 test for text. A header is only trusted as far as the
+ * bytes seen: every size is checked before it is used, and anything
+ * unexpected makes the member text or other, never an error. */
 #include "archiver/modality.h"
 
 #include <string.h>
 
-static int is_pnm(const uint8_t *p, size_t n)
+#include "common/bytes.h"
+
+static int pnm_space(uint8_t c)
 {
-	return n >= 3 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6' &&
-	       (p[2] == ' ' || p[2] == '\n' || p[2] == '\r' || p[2] == '\t');
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	       c == '\f';
 }
 
-static int is_bmp(const uint8_t *p, size_t n)
+/* Reads a decimal field of 1 to max after whitespace and comments (at
+ * least one byte of them); returns -1 if there is none. */
+static int pnm_field(const uint8_t *p, size_t n, size_t *i, uint32_t max,
+		     uint32_t *v)
 {
-	/* "BM", then the DIB header size at 14 is one of the known ones. */
-	if (n < 18 || p[0] != 'B' || p[1] != 'M')
+	size_t j = *i;
+	uint64_t x = 0;
+
+	while (j < n && (pnm_space(p[j]) || p[j] == '#')) {
+		if (p[j] == '#')
+			while (j < n && p[j] != '\n' && p[j] != '\r')
+				j++;
+		else
+			j++;
+	}
+	if (j == *i || j >= n || p[j] < '0' || p[j] > '9')
+		return -1;
+	for (; j < n && p[j] >= '0' && p[j] <= '9'; j++) {
+		x = x * 10 + (uint64_t)(p[j] - '0');
+		if (x > max)
+			return -1;
+	}
+	if (x == 0)
+		return -1;
+	*i = j;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/* P5 (gray) and P6 (RGB) with one byte per sample: the raster follows
+ * the single whitespace byte after maxval. */
+static int pnm_payload(const uint8_t *p, size_t n, uint64_t *off,
+		       uint64_t *len)
+{
+	uint32_t w, h, maxval;
+	size_t i = 2;
+
+	if (n < 3 || p[0] != 'P' || (p[1] != '5' && p[1] != '6'))
+		return -1;
+	if (pnm_field(p, n, &i, INT32_MAX, &w) != 0 ||
+	    pnm_field(p, n, &i, INT32_MAX, &h) != 0 ||
+	    pnm_field(p, n, &i, 255, &maxval) != 0 || i >= n ||
+	    !pnm_space(p[i]))
+		return -1;
+	*off = i + 1;
+	/* Below 2^31 each: the product fits in 64 bits. */
+	*len = (uint64_t)w * h * (p[1] == '6' ? 3 : 1);
+	return 0;
+}
+
+/* 24-bit uncompressed (BI_RGB) BMP with a BITMAPINFOHEADER or a later
+ * header; rows bottom-up or top-down, each padded to 4 bytes. */
+static int bmp_payload(const uint8_t *p, size_t n, uint64_t *off,
+		       uint64_t *len)
+{
+	uint32_t dib, uw, uh;
+	uint64_t rows, row;
+
+	if (n < 54 || p[0] != 'B' || p[1] != 'M')
+		return -1;
+	dib = btz_get_le32(p + 14);
+	if (dib != 40 && dib != 52 && dib != 56 && dib != 108 && dib != 124)
+		return -1;
+	uw = btz_get_le32(p + 18);
+	uh = btz_get_le32(p + 22);
+	if (btz_get_le16(p + 26) != 1 || btz_get_le16(p + 28) != 24 ||
+	    btz_get_le32(p + 30) != 0)
+		return -1;
+	/* Width positive; height negative for top-down, never INT32_MIN. */
+	if (uw == 0 || uw > INT32_MAX || uh == 0 || uh == 0x80000000u)
+		return -1;
+	rows = uh > INT32_MAX ? (uint64_t)(0x100000000u - uh) : uh;
+	row = ((uint64_t)uw * 3 + 3) & ~(uint64_t)3;
+	*off = btz_get_le32(p + 10);
+	if (*off < 14 + (uint64_t)dib)
+		return -1;
+	*len = row * rows; /* below 2^33 times below 2^31 */
+	return 0;
+}
+
+/* A "fmt " chunk body of f bytes (at least 16 present): PCM, or
+ * WAVE_FORMAT_EXTENSIBLE with the PCM subformat, 16 bits a sample. */
+static int wav_fmt_ok(const uint8_t *f, uint32_t size, size_t avail)
+{
+	static const uint8_t pcm_guid[16] = {
+		0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00,
+		0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71,
+	};
+	uint16_t tag = btz_get_le16(f), channels = btz_get_le16(f + 2);
+
+	if (channels == 0 || btz_get_le16(f + 14) != 16 ||
+	    btz_get_le16(f + 12) != 2u * channels)
 		return 0;
-	uint32_t dib = p[14] | p[15] << 8 | (uint32_t)p[16] << 16 |
-		       (uint32_t)p[17] << 24;
-	return dib == 12 || dib == 40 || dib == 52 || dib == 56 ||
-	       dib == 108 || dib == 124;
+	if (tag == 1)
+		return 1;
+	return tag == 0xfffe && size >= 40 && avail >= 40 &&
+	       btz_get_le16(f + 16) >= 22 && btz_get_le16(f + 18) <= 16 &&
+	       memcmp(f + 24, pcm_guid, 16) == 0;
 }
 
-static int is_wav(const uint8_t *p, size_t n)
+/* RIFF/WAVE: the chunks are walked (each padded to an even size) to a
+ * "data" chunk after a PCM "fmt " chunk, both headers within head. */
+static int wav_payload(const uint8_t *p, size_t n, uint64_t *off,
+		       uint64_t *len)
 {
-	return n >= 12 && memcmp(p, "RIFF", 4) == 0 &&
-	       memcmp(p + 8, "WAVE", 4) == 0;
+	size_t i = 12;
+	int have_fmt = 0;
+
+	if (n < 12 || memcmp(p, "RIFF", 4) != 0 || memcmp(p + 8, "WAVE", 4))
+		return -1;
+	while (n - i >= 8) {
+		uint32_t size = btz_get_le32(p + i + 4);
+		uint64_t next = (uint64_t)i + 8 + size + (size & 1);
+
+		if (memcmp(p + i, "data", 4) == 0) {
+			if (!have_fmt)
+				return -1;
+			*off = i + 8;
+			*len = size;
+			return 0;
+		}
+		if (memcmp(p + i, "fmt ", 4) == 0) {
+			if (have_fmt || size < 16 || n - i - 8 < 16 ||
+			    !wav_fmt_ok(p + i + 8, size, n - i - 8))
+				return -1;
+			have_fmt = 1;
+		}
+		if (next > n)
+			return -1;
+		i = (size_t)next;
+	}
+	return -1;
 }
 
 /* Length of the valid UTF-8 sequence at p, 0 if invalid, -1 if cut off. */
@@ -80,16 +201,36 @@ static int is_text(const uint8_t *p, size_t n, int complete)
 	return odd * 100 <= n;
 }
 
-enum btz_modality btz_modality_guess(const uint8_t *head, size_t n,
-				     int complete)
+void btz_payload_whole(struct btz_payload *p, enum btz_modality m)
 {
-	if (is_pnm(head, n) || is_bmp(head, n))
-		return BTZ_MOD_IMAGE;
-	if (is_wav(head, n))
-		return BTZ_MOD_AUDIO;
-	if (is_text(head, n, complete))
-		return BTZ_MOD_TEXT;
-	return BTZ_MOD_OTHER;
+	p->modality = m;
+	p->off = 0;
+	p->len = UINT64_MAX;
+}
+
+void btz_payload_find(struct btz_payload *p, const uint8_t *head, size_t n,
+		      uint64_t size)
+{
+	uint64_t off, len;
+
+	if (pnm_payload(head, n, &off, &len) == 0 ||
+	    bmp_payload(head, n, &off, &len) == 0)
+		p->modality = BTZ_MOD_IMAGE;
+	else if (wav_payload(head, n, &off, &len) == 0)
+		p->modality = BTZ_MOD_AUDIO;
+	else
+		p->modality = BTZ_MOD_OTHER;
+	if (p->modality != BTZ_MOD_OTHER) {
+		if (len > size - off)
+			len = size - off; /* also keeps off + len in range */
+		if (off < size && len > 0) {
+			p->off = off;
+			p->len = len;
+			return;
+		}
+	}
+	btz_payload_whole(p, is_text(head, n, n == size) ? BTZ_MOD_TEXT
+						       : BTZ_MOD_OTHER);
 }
 
 int btz_modality_parse(const char *s, enum btz_modality *m)

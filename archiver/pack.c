@@ -24,6 +24,10 @@
 #define DEFAULT_CHUNK ((size_t)8 << 20)
 #define MIN_CHUNK ((size_t)64 << 10)
 #define READ_SIZE ((size_t)1 << 16)
+/* The chunk class of container headers and trailers: after the four
+ * modalities, coded by the fallback methods only. */
+#define CLASS_FALLBACK 4
+#define NCLASSES 5
 
 struct cjob {
 	struct btz_job job;
@@ -46,11 +50,12 @@ struct packer {
 	struct cjob *cur;
 	size_t chunk_size;
 	uint64_t stream_off;
-	enum btz_modality cur_mod;
-	size_t cur_limit; /* chunk bytes for the current modality */
-	/* Candidate methods per modality: its model (if loaded), lzma2. */
-	const struct btz_method *cand[4][2];
-	size_t ncand[4];
+	unsigned cur_class; /* a modality or CLASS_FALLBACK */
+	size_t cur_limit; /* chunk bytes for the current class */
+	int force_mod; /* --modality, or -1 */
+	/* Candidate methods per class: its model (if loaded), lzma2. */
+	const struct btz_method *cand[NCLASSES][2];
+	size_t ncand[NCLASSES];
 	struct btz_model_method models[4];
 	size_t nmodels;
 	struct btz_method lzma;
@@ -106,8 +111,8 @@ static struct cjob *current(struct packer *pk)
 	}
 	j->n = 0;
 	j->offset = pk->stream_off;
-	j->cand = pk->cand[pk->cur_mod];
-	j->ncand = pk->ncand[pk->cur_mod];
+	j->cand = pk->cand[pk->cur_class];
+	j->ncand = pk->ncand[pk->cur_class];
 	j->job.run = cjob_run;
 	pk->cur = j;
 	return j;
@@ -146,7 +151,7 @@ static void append(struct packer *pk, const uint8_t *p, size_t n)
 /* A model codes chunks of at most BTZ_MODEL_CHUNK_WINDOWS windows, so
  * that a decoder can hold all their caches; other chunks take the full
  * chunk size, where LZMA2 does best. */
-static size_t limit_for(const struct packer *pk, enum btz_modality mod)
+static size_t limit_for(const struct packer *pk, unsigned cls)
 {
 	size_t lim = pk->chunk_size;
 
@@ -154,10 +159,61 @@ static size_t limit_for(const struct packer *pk, enum btz_modality mod)
 		const struct btz_model *m = pk->models[k].model;
 		size_t w = (size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context;
 
-		if (m->hp.modality == mod && w < lim)
+		if (m->hp.modality == cls && w < lim)
 			lim = w;
 	}
 	return lim;
+}
+
+/* Starts a range of bytes of class cls. A chunk holds one class, so that
+ * its candidates suit all of it; an image or audio payload also starts a
+ * chunk of its own, so that the model's windows start at its first byte
+ * (text and other members share chunks, as small files compress better
+ * together). */
+static void begin_range(struct packer *pk, unsigned cls)
+{
+	if (pk->cur != NULL && pk->cur->n > 0 &&
+	    (cls != pk->cur_class || cls == BTZ_MOD_IMAGE ||
+	     cls == BTZ_MOD_AUDIO))
+		submit_current(pk);
+	pk->cur_class = cls;
+	pk->cur_limit = limit_for(pk, cls);
+}
+
+/* Appends bytes [pos, pos + n) of a member: its header before pl->off and
+ * its trailer from pl->off + pl->len as CLASS_FALLBACK, its payload as the
+ * payload's modality, so that chunk boundaries fall on those ranges.
+ * Returns how many payload bytes there were. */
+static uint64_t append_member(struct packer *pk, const struct btz_payload *pl,
+			      uint64_t pos, const uint8_t *p, size_t n)
+{
+	uint64_t end = pl->off + pl->len, payload = 0;
+
+	while (n > 0) {
+		uint64_t start = 0, stop = pl->off;
+		unsigned cls = CLASS_FALLBACK;
+		size_t take = n;
+
+		if (pos >= end) {
+			start = end;
+			stop = UINT64_MAX;
+		} else if (pos >= pl->off) {
+			start = pl->off;
+			stop = end;
+			cls = pl->modality;
+		}
+		if (pos == start)
+			begin_range(pk, cls);
+		if (stop - pos < take)
+			take = (size_t)(stop - pos);
+		append(pk, p, take);
+		if (cls != CLASS_FALLBACK)
+			payload += take;
+		p += take;
+		n -= take;
+		pos += take;
+	}
+	return payload;
 }
 
 /* Loads a model for its modality and adds it to the archive's table. */
@@ -205,15 +261,17 @@ static ssize_t read_full(read_fn rd, void *ctx, uint8_t *buf, size_t n)
 	return (ssize_t)got;
 }
 
-/* Streams one file's data into the chunk stream and records the member.
+/* Streams one file's data into the chunk stream and records the member;
+ * expect is its size if known before reading, else BTZ_SIZE_UNKNOWN.
  * Returns 0, or -1 if nothing was read (the caller skips the member). A
  * failure after data entered the stream is fatal: never a silent hole. */
 static int pack_file(struct packer *pk, struct btz_member *m, read_fn rd,
 		     void *ctx, const char *(*why)(void *ctx),
-		     const char *display)
+		     const char *display, uint64_t expect)
 {
 	XXH3_state_t *h = XXH3_createState();
-	uint64_t size = 0;
+	uint64_t size = 0, payload = 0;
+	struct btz_payload pl;
 	ssize_t k;
 	struct btz_error err;
 
@@ -226,22 +284,22 @@ static int pack_file(struct packer *pk, struct btz_member *m, read_fn rd,
 		XXH3_freeState(h);
 		return -1;
 	}
-	m->modality = btz_modality_guess(pk->rdbuf, (size_t)k,
-					 (size_t)k < BTZ_SNIFF_SIZE);
-	/* One modality per chunk: a model codes a chunk as a whole. */
-	if (pk->cur != NULL && pk->cur->n > 0 && pk->cur_mod != m->modality)
-		submit_current(pk);
-	pk->cur_mod = m->modality;
-	pk->cur_limit = limit_for(pk, m->modality);
+	if ((size_t)k < BTZ_SNIFF_SIZE)
+		expect = (uint64_t)k;
+	btz_payload_find(&pl, pk->rdbuf, (size_t)k, expect);
+	if (pk->force_mod >= 0 && pl.modality != (unsigned)pk->force_mod)
+		btz_payload_whole(&pl, (enum btz_modality)pk->force_mod);
 	while (k > 0) {
 		XXH3_64bits_update(h, pk->rdbuf, (size_t)k);
-		append(pk, pk->rdbuf, (size_t)k);
+		payload += append_member(pk, &pl, size, pk->rdbuf, (size_t)k);
 		size += (uint64_t)k;
 		k = rd(ctx, pk->rdbuf, READ_SIZE);
 	}
 	if (k < 0)
 		btz_die("%s: read error after %llu bytes: %s", display,
 			(unsigned long long)size, why(ctx));
+	/* A header whose payload the file does not reach is just other. */
+	m->modality = payload > 0 || pl.off == 0 ? pl.modality : BTZ_MOD_OTHER;
 	m->size = size;
 	m->checksum = XXH3_64bits_digest(h);
 	XXH3_freeState(h);
@@ -296,7 +354,8 @@ static void pack_stdin(struct packer *pk)
 	m.uname = m.gname = "";
 	m.mtime = now.tv_sec;
 	m.mtime_nsec = (uint32_t)now.tv_nsec;
-	if (pack_file(pk, &m, fd_read, &fd, fd_why, "(stdin)") != 0)
+	if (pack_file(pk, &m, fd_read, &fd, fd_why, "(stdin)",
+		      BTZ_SIZE_UNKNOWN) != 0)
 		btz_die("(stdin): cannot read");
 }
 
@@ -404,7 +463,12 @@ static void pack_entry(struct packer *pk, struct archive *a,
 	    archive_entry_size(e) > 0)
 		relink_with_data(pk, &m);
 	if (m.type == BTZ_TYPE_FILE) {
-		int ok = pack_file(pk, &m, ar_read, a, ar_why, shown) == 0;
+		uint64_t expect = archive_entry_size_is_set(e) &&
+					  archive_entry_size(e) >= 0
+				  ? (uint64_t)archive_entry_size(e)
+				  : BTZ_SIZE_UNKNOWN;
+		int ok = pack_file(pk, &m, ar_read, a, ar_why, shown,
+				   expect) == 0;
 
 		/* The links of a relinked set, oldest first (see above). */
 		m.type = BTZ_TYPE_HARDLINK;
@@ -539,6 +603,8 @@ static void usage(FILE *f)
 "  -0 ... -9             LZMA2 preset of the fallback method (default 9)\n"
 "  -e, --extreme         LZMA2 extreme variant (slower, a little smaller)\n"
 "      --model=PATH      code chunks of its modality with this model (.btm)\n"
+"      --modality=MOD    treat every file as MOD: text, image, audio or other\n"
+"                        (raw pixels or samples: the whole file is payload)\n"
 "  -T, --threads=N       worker threads, 0 = one per CPU (default)\n"
 "  -f, --force           overwrite the output; allow a terminal as output\n"
 "  -k, --keep            keep input files (always: btzpack deletes nothing)\n"
@@ -572,13 +638,14 @@ static char *default_output(const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FROM_TAR = 256, OPT_CHUNK, OPT_MODEL };
+	enum { OPT_FROM_TAR = 256, OPT_CHUNK, OPT_MODEL, OPT_MODALITY };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "from-tar", required_argument, NULL, OPT_FROM_TAR },
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "extreme", no_argument, NULL, 'e' },
 		{ "model", required_argument, NULL, OPT_MODEL },
+		{ "modality", required_argument, NULL, OPT_MODALITY },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "keep", no_argument, NULL, 'k' },
@@ -602,6 +669,7 @@ int main(int argc, char **argv)
 
 	btz_cli_init(argv[0]);
 	memset(&pk, 0, sizeof(pk));
+	pk.force_mod = -1;
 	while ((c = getopt_long(argc, argv, "o:T:fkvqhVe0123456789", longopts,
 				NULL)) != -1) {
 		switch (c) {
@@ -619,6 +687,15 @@ int main(int argc, char **argv)
 					"modality");
 			model_paths[nmodel_paths++] = optarg;
 			break;
+		case OPT_MODALITY: {
+			enum btz_modality mod;
+
+			if (btz_modality_parse(optarg, &mod) != 0)
+				btz_die("--modality: '%s' is not text, image, "
+					"audio or other", optarg);
+			pk.force_mod = (int)mod;
+			break;
+		}
 		case 'e': extreme = BTZ_LZMA_EXTREME; break;
 		case 'T':
 			threads = btz_parse_threads(optarg);
@@ -679,9 +756,9 @@ int main(int argc, char **argv)
 	pk.chunk_size = (size_t)chunk;
 	pk.preset = preset | extreme;
 	btz_method_lzma2(&pk.lzma, &pk.preset);
-	for (int mod = 0; mod < 4; mod++) {
-		pk.cand[mod][0] = &pk.lzma;
-		pk.ncand[mod] = 1;
+	for (int cls = 0; cls < NCLASSES; cls++) {
+		pk.cand[cls][0] = &pk.lzma;
+		pk.ncand[cls] = 1;
 	}
 	pk.nring = 2 * (size_t)threads + 1;
 	pk.ring = calloc(pk.nring, sizeof(*pk.ring));

@@ -91,6 +91,22 @@ static int open_archive(const char *path)
 	return fd;
 }
 
+/* The chunks that hold bytes of member m: [*first, returned end). */
+static size_t member_chunks(const struct btz_index *ix,
+			    const struct btz_member *m, size_t *first)
+{
+	size_t c;
+
+	if (m->type != BTZ_TYPE_FILE || m->size == 0) {
+		*first = 0;
+		return 0;
+	}
+	*first = c = btz_index_chunk_at(ix, m->offset);
+	while (c < ix->nchunks && ix->chunks[c].offset < m->offset + m->size)
+		c++;
+	return c;
+}
+
 /* Loads every model that the chunks to be decoded use, by fingerprint;
  * a missing one is an error before anything is written. */
 static void load_models(struct unpacker *u, char *const *paths,
@@ -101,14 +117,12 @@ static void load_models(struct unpacker *u, char *const *paths,
 	struct btz_error err;
 
 	for (size_t i = 0; i < ix->nmembers; i++) {
-		const struct btz_member *m = &ix->members[i];
-		size_t c;
+		size_t c, end;
 
-		if (!u->sel[i] || m->type != BTZ_TYPE_FILE || m->size == 0)
+		if (!u->sel[i])
 			continue;
-		for (c = btz_index_chunk_at(ix, m->offset);
-		     c < ix->nchunks && ix->chunks[c].offset < m->offset + m->size;
-		     c++) {
+		end = member_chunks(ix, &ix->members[i], &c);
+		for (; c < end; c++) {
 			unsigned k = ix->chunks[c].method - BTZ_METHOD_MODEL0;
 
 			if (ix->chunks[c].method >= BTZ_METHOD_MODEL0 &&
@@ -190,6 +204,43 @@ static void mode_string(char *s, const struct btz_member *m)
 	s[10] = '\0';
 }
 
+/* Appends "+s" (or s when empty) to a listing field, cut at its size. */
+static void join(char *buf, size_t cap, size_t *len, const char *s)
+{
+	*len += (size_t)snprintf(buf + *len, cap - *len, "%s%s",
+				 *len ? "+" : "", s);
+	if (*len >= cap)
+		*len = cap - 1;
+}
+
+/* The bytes of member m that chunk k holds: [*lo, *hi) of the member. */
+static void chunk_share(const struct btz_chunk *k, const struct btz_member *m,
+			uint64_t *lo, uint64_t *hi)
+{
+	*lo = k->offset > m->offset ? k->offset - m->offset : 0;
+	*hi = k->offset + k->raw_size - m->offset;
+	if (*hi > m->size)
+		*hi = m->size;
+}
+
+/* With -l -v -v: each chunk that holds bytes of m, with the member's
+ * bytes [lo,hi) in it, its raw and coded sizes, and its method. */
+static void list_chunks(const struct unpacker *u, const struct btz_member *m)
+{
+	const struct btz_index *ix = &u->r.ix;
+	size_t c, end = member_chunks(ix, m, &c);
+
+	for (; c < end; c++) {
+		const struct btz_chunk *k = &ix->chunks[c];
+		uint64_t lo, hi;
+
+		chunk_share(k, m, &lo, &hi);
+		printf("  chunk %zu [%" PRIu64 ",%" PRIu64 ") %" PRIu64
+		       " -> %" PRIu64 " %s\n", c, lo, hi, k->raw_size,
+		       k->coded_size, method_name(ix, &u->ms, k->method));
+	}
+}
+
 static void list(struct unpacker *u)
 {
 	const struct btz_index *ix = &u->r.ix;
@@ -203,48 +254,42 @@ static void list(struct unpacker *u)
 			btz_fingerprint_hex(fp, ix->models[i].fingerprint);
 			printf("model %s %s\n", fp, ix->models[i].name);
 		}
-	printf("%s%12s %12s %6s  %-8s %-14s %s\n",
+	printf("%s%12s %12s %6s  %-8s %-14s %s%s\n",
 	       btz_verbose ? "mode       owner/group              mtime"
 			     "                " : "",
-	       "size", "packed", "ratio", "modality", "method", "name");
+	       "size", "packed", "ratio", "modality", "method",
+	       btz_verbose ? "model          " : "", "name");
 	for (size_t i = 0; i < ix->nmembers; i++) {
 		const struct btz_member *m = &ix->members[i];
-		char methods[64] = "-", ratio[16] = "-", size[24] = "-",
-		     packed[24] = "-";
+		char methods[64] = "-", models[64] = "-", ratio[16] = "-",
+		     size[24] = "-", packed[24] = "-";
 		double share = 0;
-		size_t mlen = 0;
+		size_t mlen = 0, nlen = 0, c, end;
 		unsigned seen[256 / (8 * sizeof(unsigned))] = { 0 };
 
 		if (!u->sel[i])
 			continue;
-		if (m->type == BTZ_TYPE_FILE && m->size > 0) {
-			size_t c = btz_index_chunk_at(ix, m->offset);
+		for (end = member_chunks(ix, m, &c); c < end; c++) {
+			const struct btz_chunk *k = &ix->chunks[c];
+			uint64_t lo, hi;
+			unsigned b = k->method;
 
-			for (; c < ix->nchunks &&
-			       ix->chunks[c].offset < m->offset + m->size; c++) {
-				const struct btz_chunk *k = &ix->chunks[c];
-				uint64_t lo = k->offset > m->offset ? k->offset
-								    : m->offset;
-				uint64_t hi = k->offset + k->raw_size;
-				unsigned b = k->method;
-
-				if (hi > m->offset + m->size)
-					hi = m->offset + m->size;
-				share += (double)k->coded_size * (hi - lo) /
-					 k->raw_size;
-				if (seen[b / 32] & (1u << b % 32))
-					continue;
-				seen[b / 32] |= 1u << b % 32;
-				mlen += (size_t)snprintf(
-					methods + mlen, sizeof(methods) - mlen,
-					"%s%s", mlen ? "+" : "",
-					method_name(ix, &u->ms, k->method));
-				if (mlen >= sizeof(methods))
-					mlen = sizeof(methods) - 1;
-			}
+			chunk_share(k, m, &lo, &hi);
+			share += (double)k->coded_size * (hi - lo) /
+				 k->raw_size;
+			if (seen[b / 32] & (1u << b % 32))
+				continue;
+			seen[b / 32] |= 1u << b % 32;
+			join(methods, sizeof(methods), &mlen,
+			     method_name(ix, &u->ms, k->method));
+			if (b >= BTZ_METHOD_MODEL0 &&
+			    b - BTZ_METHOD_MODEL0 < ix->nmodels)
+				join(models, sizeof(models), &nlen,
+				     ix->models[b - BTZ_METHOD_MODEL0].name);
+		}
+		if (m->type == BTZ_TYPE_FILE && m->size > 0)
 			snprintf(ratio, sizeof(ratio), "%.3f",
 				 share / (double)m->size);
-		}
 		if (m->type == BTZ_TYPE_FILE) {
 			snprintf(size, sizeof(size), "%" PRIu64, m->size);
 			snprintf(packed, sizeof(packed), "%.0f", share);
@@ -269,13 +314,18 @@ static void list(struct unpacker *u)
 				strcpy(tm, "?");
 			printf("%s %-24s %s ", ms, og, tm);
 		}
-		printf("%12s %12s %6s  %-8s %-14s %s", size, packed, ratio,
-		       btz_modality_name(m->modality), methods, m->path);
+		printf("%12s %12s %6s  %-8s %-14s ", size, packed, ratio,
+		       btz_modality_name(m->modality), methods);
+		if (btz_verbose)
+			printf("%-14s ", models);
+		printf("%s", m->path);
 		if (m->type == BTZ_TYPE_SYMLINK)
 			printf(" -> %s", m->target);
 		else if (m->type == BTZ_TYPE_HARDLINK)
 			printf(" link to %s", m->target);
 		putchar('\n');
+		if (btz_verbose > 1)
+			list_chunks(u, m);
 	}
 	printf("%s%12" PRIu64 " %12.0f %6.3f  %zu members, archive %" PRIu64
 	       " bytes\n",
@@ -646,7 +696,8 @@ static void usage(FILE *f)
 "  -k, --keep            keep the archive (always)\n"
 "      --model=PATH      where to find models the archive names\n"
 "  -T, --threads=N       worker threads, 0 = one per CPU (default)\n"
-"  -v, --verbose         progress on a terminal; -l: long listing\n"
+"  -v, --verbose         progress on a terminal; -l: long listing, and\n"
+"                        given twice, each chunk\n"
 "  -q, --quiet           no warnings\n"
 "  -h, --help            this help\n"
 "  -V, --version         version\n"
@@ -711,7 +762,7 @@ int main(int argc, char **argv)
 				btz_die("-T: '%s' is not a thread count",
 					optarg);
 			break;
-		case 'v': btz_verbose = 1; break;
+		case 'v': btz_verbose++; break;
 		case 'q': btz_quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("btzunpack (btz) %s\n", PACKAGE_VERSION);

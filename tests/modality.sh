@@ -1,0 +1,236 @@
+#!/bin/sh
+# Modality routing in btzpack: the headers of PNM, BMP and WAV files go to
+# chunks of their own coded by the fallback methods, their pixels or
+# samples to chunks of the image or audio model; hostile headers fall back
+# to other; --modality forces a modality; btzunpack -l shows the modality
+# and the model, and -l -v -v every chunk.
+set -eu
+. "$top_srcdir/tests/lib.sh"
+MKMODEL="$top_builddir/tests/mkmodel"
+MKSAMPLE="$top_builddir/tests/mksample"
+
+# le N BYTES: N as BYTES bytes, little-endian.
+le() {
+	_n=$1 _k=0
+	while [ "$_k" -lt "$2" ]; do
+		printf "\\$(printf %03o $((_n % 256)))"
+		_n=$((_n / 256))
+		_k=$((_k + 1))
+	done
+}
+
+# bmp FILE WIDTH HEIGHT PIXELS_AT: a 24-bit BI_RGB header, junk up to
+# PIXELS_AT, then pixels drawn from the image model (rows padded to 4).
+bmp() {
+	_row=$((($2 * 3 + 3) / 4 * 4))
+	_h=$3
+	[ "$_h" -ge 0 ] || _h=$((-_h))
+	{
+		printf BM
+		le $(($4 + _row * _h)) 4
+		le 0 4
+		le "$4" 4
+		le 40 4
+		le "$2" 4
+		le $(($3 & 0xffffffff)) 4
+		le 1 2
+		le 24 2
+		le 0 4
+		le $((_row * _h)) 4
+		le 0 16
+		head -c $(($4 - 54)) /dev/zero | tr '\000' 'g'
+		"$MKSAMPLE" models/img.btm $((_row * _h)) 7
+	} >"$1"
+}
+
+# wav FILE DATA_BYTES [FMT_TAG BITS]: stereo RIFF/WAVE: an odd "junk"
+# chunk, "fmt ", "data" with DATA_BYTES drawn from the audio model (padded
+# if odd), and an odd LIST chunk after it.
+wav() {
+	{
+		printf RIFF
+		le 0 4
+		printf WAVEjunk
+		le 3 4
+		printf 'abc\000fmt '
+		le 16 4
+		le "${3:-1}" 2
+		le 2 2
+		le 8000 4
+		le $((8000 * 2 * ${4:-16} / 8)) 4
+		le $((2 * ${4:-16} / 8)) 2
+		le "${4:-16}" 2
+		printf data
+		le "$2" 4
+		"$MKSAMPLE" models/snd.btm "$2" 9
+		[ $(($2 % 2)) -eq 0 ] || printf '\000'
+		printf LIST
+		le 13 4
+		printf 'INFOISFT\005\000\000\000btz\000'
+	} >"$1"
+}
+
+# check_routing FILE MODALITY OFF LEN MODEL: FILE.btz (packed from FILE)
+# lists FILE as MODALITY, with chunks cut exactly at OFF and OFF + LEN,
+# the bytes outside to non-model methods, the payload to MODEL (or, for
+# "*", to any method), and FILE comes back byte-exact.
+check_routing() {
+	_size=$(wc -c <"$1")
+	"$BTZUNPACK" -l "$1.btz" >"$1.list"
+	expect_eq "$2" "$(awk 'NR == 2 { print $4 }' "$1.list")" \
+		"modality of $1 in -l"
+	"$BTZUNPACK" -l -v -v "$1.btz" >"$1.chunks"
+	awk -v off="$3" -v end=$(($3 + $4)) -v size="$_size" -v model="$5" '
+		function bad(why) { print why ": " $0; err = 1; exit 1 }
+		$1 == "chunk" {
+			split(substr($3, 2), r, /[,)]/)
+			lo = r[1] + 0; hi = r[2] + 0
+			if (lo != at) bad("chunks not contiguous at " at)
+			at = hi
+			if (hi <= off || lo >= end) {
+				if ($7 == model) bad("header or trailer coded by the model")
+			} else if (lo >= off && hi <= end) {
+				if (model != "*" && $7 != model) bad("payload not coded by " model)
+				payload = 1
+			} else
+				bad("chunk across a payload boundary [" off "," end ")")
+		}
+		END {
+			if (err) exit 1
+			if (at != size) { print "chunks end at " at ", not " size; exit 1 }
+			if (end > off && !payload) { print "no payload chunk"; exit 1 }
+		}' "$1.chunks" || { cat "$1.chunks" >&2; fail "$1: wrong chunks"; }
+	rm -rf x && mkdir x
+	expect_status 0 "$BTZUNPACK" --model=models -C x "$1.btz"
+	same_file "$1" "x/$1"
+}
+
+# pack FILE [OPTION]...: FILE -> FILE.btz (replaced) with both models.
+pack() {
+	_f=$1
+	shift
+	expect_status 0 "$BTZPACK" -q -f --model=models/img.btm \
+		--model=models/snd.btm "$@" -o "$_f.btz" "$_f"
+}
+
+# Generated models (context 64) for images and audio: data drawn from one
+# is predicted by it better than LZMA2 or storing can.
+mkdir models
+"$MKMODEL" models/img.btm 21 32 1 8 2 128 64 2 >/dev/null || fail "mkmodel failed"
+"$MKMODEL" models/snd.btm 22 32 1 8 2 128 64 3 >/dev/null || fail "mkmodel failed"
+
+# --- images and audio: headers apart, payload to the model ------------------
+{ printf 'P5\n# gray\n64 40\n255\n'; "$MKSAMPLE" models/img.btm 2560 5; } >gray.pgm
+pack gray.pgm
+check_routing gray.pgm image 20 2560 random-21
+{ printf 'P6 40\n30\t255\r'; "$MKSAMPLE" models/img.btm 3600 6; } >rgb.ppm
+pack rgb.ppm
+check_routing rgb.ppm image 13 3600 random-21
+# 21 pixels a row: 63 bytes, padded to 64; bottom-up, then top-down with
+# a gap between the headers and the pixels.
+bmp bottom.bmp 21 30 54
+pack bottom.bmp
+check_routing bottom.bmp image 54 1920 random-21
+bmp topdown.bmp 21 -30 70
+pack topdown.bmp
+check_routing topdown.bmp image 70 1920 random-21
+# Odd data (padded) and a LIST chunk after it: the trailer.
+wav sound.wav 5001
+pack sound.wav
+check_routing sound.wav audio 56 5001 random-22
+# -l -v: the model column (after the method), "-" without a model.
+"$BTZUNPACK" -l -v sound.wav.btz >long
+awk '$NF == "sound.wav" && $8 == "audio" && $10 == "random-22" { ok = 1 }
+	END { exit !ok }' long || { cat long >&2; fail "want audio, model random-22"; }
+
+# Without models the same cuts, and no model listed.
+cp sound.wav bare.wav
+expect_status 0 "$BTZPACK" -q -o bare.wav.btz bare.wav
+check_routing bare.wav audio 56 5001 '*'
+"$BTZUNPACK" -l -v bare.wav.btz >bare.list
+awk '$NF == "bare.wav" && $8 == "audio" && $10 == "-" { ok = 1 }
+	END { exit !ok }' bare.list || { cat bare.list >&2; fail "bare.wav: want audio, model -"; }
+
+# Several members, from a directory, a pipe and a tar: the same routing.
+mkdir dir
+cp gray.pgm sound.wav dir/
+make_text 3000 dir/notes.txt
+expect_status 0 "$BTZPACK" -q --model=models/img.btm --model=models/snd.btm \
+	-o dir.btz dir
+"$BTZUNPACK" -l dir.btz >dir.list
+for f in gray.pgm:image notes.txt:text sound.wav:audio; do
+	awk -v n="dir/${f%:*}" -v m="${f#*:}" '$NF == n && $4 == m { ok = 1 }
+		END { exit !ok }' dir.list || { cat dir.list >&2; fail "dir/${f%:*}: want ${f#*:}"; }
+done
+rm -rf x && mkdir x
+expect_status 0 "$BTZUNPACK" --model=models -C x dir.btz
+same_tree dir x/dir
+cat sound.wav | "$BTZPACK" -q --model=models/snd.btm >pipe.btz ||
+	fail "btzpack from a pipe failed"
+cp sound.wav stdin
+cp pipe.btz stdin.btz
+check_routing stdin audio 56 5001 random-22
+if command -v tar >/dev/null 2>&1; then
+	tar cf media.tar gray.pgm topdown.bmp
+	expect_status 0 "$BTZPACK" -q --model=models/img.btm \
+		--from-tar=media.tar -o media.btz
+	"$BTZUNPACK" -l -v -v media.btz >media.list
+	expect_eq 2 "$(grep -c ' image  .* random-21 ' media.list)" \
+		"image members of media.btz"
+	expect_grep "[0,70) 70 -> " media.list
+else
+	note "tar missing: --from-tar skipped"
+fi
+
+# --- truncated and hostile headers ------------------------------------------
+# Pixels cut short: the payload is what there is.
+head -c 1013 rgb.ppm >short.ppm
+pack short.ppm
+check_routing short.ppm image 13 1000 '*'
+# A streamed WAV's data size (0xffffffff): to the end of the file.
+wav streamed.wav 3000
+{ head -c 52 streamed.wav; le 4294967295 4; tail -c +57 streamed.wav; } >s.tmp
+mv s.tmp streamed.wav
+pack streamed.wav
+check_routing streamed.wav audio 56 $(($(wc -c <streamed.wav) - 56)) '*'
+# Only a header: text, as it is ASCII.
+printf 'P6\n40 30\n255\n' >hdr.ppm
+pack hdr.ppm
+check_routing hdr.ppm text 0 13 '*'
+# Pixels past the end of the file; sizes that overflow 32 bits; 8-bit
+# samples; 32-bit pixels; headers cut off; a data chunk before "fmt ".
+bmp far.bmp 21 30 54
+{ head -c 10 far.bmp; le 2147483647 4; tail -c +15 far.bmp; } >far.tmp
+mv far.tmp far.bmp
+printf 'P6 4294967296 1 255\n\377\377\377' >wide.ppm
+wav bytes.wav 500 1 8
+{ head -c 28 bottom.bmp; le 32 2; tail -c +31 bottom.bmp; } >deep.bmp
+head -c 40 sound.wav >cut.wav
+head -c 30 bottom.bmp >cut.bmp
+{ printf 'RIFF\000\000\000\000WAVEdata'; le 4 4; printf 'abcd'; tail -c +21 sound.wav; } >early.wav
+{ printf 'RIFF\000\000\000\000WAVELIST'; le 4294967295 4; tail -c +13 sound.wav; } >huge.wav
+for f in far.bmp wide.ppm bytes.wav deep.bmp cut.wav cut.bmp early.wav huge.wav; do
+	pack "$f"
+	check_routing "$f" other 0 "$(wc -c <"$f")" '*'
+done
+
+# --- --modality --------------------------------------------------------------
+"$MKSAMPLE" models/img.btm 5000 8 >raw.rgb
+"$MKSAMPLE" models/snd.btm 5000 9 >raw.pcm
+pack raw.rgb
+check_routing raw.rgb other 0 5000 '*'
+pack raw.rgb --modality=image
+check_routing raw.rgb image 0 5000 random-21
+pack raw.pcm --modality=audio
+check_routing raw.pcm audio 0 5000 random-22
+# A header of the forced modality is still kept apart; another is not.
+pack rgb.ppm --modality=image
+check_routing rgb.ppm image 13 3600 random-21
+pack sound.wav --modality=image
+check_routing sound.wav image 0 "$(wc -c <sound.wav)" '*'
+pack sound.wav --modality=other
+check_routing sound.wav other 0 "$(wc -c <sound.wav)" '*'
+expect_status 1 "$BTZPACK" --modality=video -o v.btz raw.rgb
+expect_err "--modality: 'video' is not"
+no_file v.btz
+exit 0

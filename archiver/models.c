@@ -162,12 +162,67 @@ enum btz_status btz_model_find(struct btz_model **out, const uint8_t fp[16],
 		free(copy);
 	}
 	say(searched, sizeof(searched), "%s%s", searched[0] ? ", " : "",
-	    BTZ_MODELDIR);
-	if (try_dir(BTZ_MODELDIR, fp, out, found, sizeof(found)))
+	    btz_models_dir());
+	if (try_dir(btz_models_dir(), fp, out, found, sizeof(found)))
 		return BTZ_OK;
 	btz_fingerprint_hex(hex, fp);
 	return btz_fail(err, BTZ_E_MODEL,
 			"needs model '%s' (fingerprint %s); searched %s; "
 			"found %s", name, hex, searched,
 			found[0] ? found + 2 : "no model files");
+}
+
+const char *btz_models_dir(void)
+{
+	const char *env = getenv("BTZ_MODELS_DIR");
+
+	return env != NULL && *env != '\0' ? env : BTZ_MODELDIR;
+}
+
+static int btm_entry(const struct dirent *e)
+{
+	return ends_with(e->d_name, ".btm");
+}
+
+/* Appends dir's .btm files, in name order, to the list. */
+static void list_dir(const char *dir, char ***list, size_t *n)
+{
+	struct dirent **ents;
+	int k = scandir(dir, &ents, btm_entry, alphasort);
+
+	for (int i = 0; i < k; i++) {
+		char **grown = realloc(*list, (*n + 1) * sizeof(**list));
+		char *path = malloc(strlen(dir) + strlen(ents[i]->d_name) + 2);
+
+		if (grown == NULL || path == NULL) {
+			free(path);
+			if (grown != NULL)
+				*list = grown;
+		} else {
+			sprintf(path, "%s/%s", dir, ents[i]->d_name);
+			*list = grown;
+			(*list)[(*n)++] = path;
+		}
+		free(ents[i]);
+	}
+	if (k >= 0)
+		free(ents);
+}
+
+size_t btz_model_default_paths(char ***out)
+{
+	const char *env = getenv("BTZ_MODEL_PATH");
+	size_t n = 0;
+
+	*out = NULL;
+	if (env != NULL && *env != '\0') {
+		char *copy = strdup(env), *save = NULL;
+
+		for (char *dir = copy ? strtok_r(copy, ":", &save) : NULL;
+		     dir != NULL; dir = strtok_r(NULL, ":", &save))
+			list_dir(dir, out, &n);
+		free(copy);
+	}
+	list_dir(btz_models_dir(), out, &n);
+	return n;
 }

@@ -31,4 +31,13 @@ enum btz_status btz_model_find(struct btz_model **out, const uint8_t fp[16],
 			       const char *name, char *const *paths,
 			       size_t npaths, struct btz_error *err);
 
+/* The installed models directory, or BTZ_MODELS_DIR when set. */
+const char *btz_models_dir(void);
+
+/* The model files btzpack uses without --model: the .btm files of each
+ * directory of BTZ_MODEL_PATH, then of the models directory, each
+ * directory in name order. Returns the count; *out and its strings are
+ * malloc'd. */
+size_t btz_model_default_paths(char ***out);
+
 #endif

@@ -216,20 +216,63 @@ static uint64_t append_member(struct packer *pk, const struct btz_payload *pl,
 	return payload;
 }
 
+static void add_loaded_model(struct packer *pk, const char *path,
+			     struct btz_model *m);
+
 /* Loads a model for its modality and adds it to the archive's table. */
 static void add_model(struct packer *pk, const char *path)
 {
 	struct btz_model *m;
 	struct btz_error err;
-	unsigned mod;
 
 	if (btz_model_load(&m, path, &err) != BTZ_OK)
 		btz_die("%s", err.msg);
-	mod = m->hp.modality;
+	add_loaded_model(pk, path, m);
+}
+
+static int have_model_for(const struct packer *pk, unsigned mod)
+{
 	for (size_t k = 0; k < pk->nmodels; k++)
 		if (pk->models[k].model->hp.modality == mod)
-			btz_die("%s: a second %s model (one per modality)",
-				path, btz_modality_name(mod));
+			return 1;
+	return 0;
+}
+
+/* The installed models (and BTZ_MODEL_PATH's): the first one found for
+ * each modality that --model left without one. A model file that does
+ * not load is skipped with a warning: packing never needs a model. */
+static void add_default_models(struct packer *pk)
+{
+	char **paths;
+	size_t n = btz_model_default_paths(&paths);
+
+	for (size_t i = 0; i < n; i++) {
+		struct btz_model *m;
+		struct btz_error err;
+
+		if (btz_model_load(&m, paths[i], &err) != BTZ_OK) {
+			btz_warn("%s (not used)", err.msg);
+		} else if (have_model_for(pk, m->hp.modality)) {
+			btz_model_free(m);
+		} else {
+			btz_note("%s: the %s model", paths[i],
+				 btz_modality_name(m->hp.modality));
+			add_loaded_model(pk, paths[i], m);
+		}
+		free(paths[i]);
+	}
+	free(paths);
+}
+
+static void add_loaded_model(struct packer *pk, const char *path,
+			     struct btz_model *m)
+{
+	struct btz_error err;
+	unsigned mod = m->hp.modality;
+
+	if (have_model_for(pk, mod))
+		btz_die("%s: a second %s model (one per modality)", path,
+			btz_modality_name(mod));
 	if (btz_index_add_model(&pk->w.ix, m->fingerprint, m->name, &err) !=
 	    BTZ_OK)
 		btz_die("%s: %s", path, err.msg);
@@ -603,6 +646,7 @@ static void usage(FILE *f)
 "  -0 ... -9             LZMA2 preset of the fallback method (default 9)\n"
 "  -e, --extreme         LZMA2 extreme variant (slower, a little smaller)\n"
 "      --model=PATH      code chunks of its modality with this model (.btm)\n"
+"      --no-default-models  use no model but those given with --model\n"
 "      --modality=MOD    treat every file as MOD: text, image, audio or other\n"
 "                        (raw pixels or samples: the whole file is payload)\n"
 "  -T, --threads=N       worker threads, 0 = one per CPU (default)\n"
@@ -638,13 +682,15 @@ static char *default_output(const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FROM_TAR = 256, OPT_CHUNK, OPT_MODEL, OPT_MODALITY };
+	enum { OPT_FROM_TAR = 256, OPT_CHUNK, OPT_MODEL, OPT_MODALITY,
+	       OPT_NO_DEFAULTS };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "from-tar", required_argument, NULL, OPT_FROM_TAR },
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "extreme", no_argument, NULL, 'e' },
 		{ "model", required_argument, NULL, OPT_MODEL },
+		{ "no-default-models", no_argument, NULL, OPT_NO_DEFAULTS },
 		{ "modality", required_argument, NULL, OPT_MODALITY },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "force", no_argument, NULL, 'f' },
@@ -660,6 +706,7 @@ int main(int argc, char **argv)
 	struct btz_error err;
 	const char *output = NULL, *from_tar = NULL, *model_paths[4];
 	size_t nmodel_paths = 0;
+	int no_defaults = 0;
 	char *defout = NULL;
 	int threads = btz_online_cpus(), force = 0, c;
 	uint64_t chunk = DEFAULT_CHUNK, total = 0;
@@ -705,6 +752,7 @@ int main(int argc, char **argv)
 			break;
 		case 'f': force = 1; break;
 		case 'k': break;
+		case OPT_NO_DEFAULTS: no_defaults = 1; break;
 		case 'v': btz_verbose = 1; break;
 		case 'q': btz_quiet = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -771,6 +819,8 @@ int main(int argc, char **argv)
 		btz_die("%s: %s", pk.outname, err.msg);
 	for (size_t k = 0; k < nmodel_paths; k++)
 		add_model(&pk, model_paths[k]);
+	if (!no_defaults)
+		add_default_models(&pk);
 	pk.cur_limit = limit_for(&pk, BTZ_MOD_OTHER);
 	t0 = btz_now();
 	btz_progress_start(&pk.prog, "btzpack", total);

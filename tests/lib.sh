@@ -17,6 +17,10 @@ TEST_NAME=$(basename "$0" .sh)
 SCRATCH="$top_builddir/tests/tmp.$TEST_NAME.$$"
 ERR="$SCRATCH/.stderr"	# stderr of the last expect_status command
 export LC_ALL=C TZ=UTC
+# No installed model may change what a test packs: tests name their models.
+BTZ_MODELS_DIR="$top_builddir/tests/no-models-here"
+export BTZ_MODELS_DIR
+unset BTZ_MODEL_PATH
 
 for _p in "$BTZPACK" "$BTZUNPACK"; do
 	if [ ! -x "$_p" ]; then

@@ -58,3 +58,30 @@ head -c 100 models/t.btm > bad.btm
 expect_status 1 "$BTZPACK" -q --model=bad.btm -o b.btz src
 expect_err bad.btm
 no_file b.btz
+
+# Without --model, btzpack takes the installed models (BTZ_MODELS_DIR
+# stands for the installed directory), one per modality, and btzunpack
+# finds them there; --no-default-models turns them off.
+unset BTZ_MODEL_PATH
+BTZ_MODELS_DIR="$SCRATCH/models"
+export BTZ_MODELS_DIR
+expect_status 0 "$BTZPACK" -q -o d.btz src
+cmp -s a.btz d.btz || fail "the default model gave another archive than --model"
+expect_status 0 "$BTZUNPACK" -t d.btz
+expect_status 0 "$BTZPACK" -q --no-default-models -o n.btz src
+"$BTZUNPACK" -l n.btz > list
+! grep -q "random-11" list || { cat list >&2; fail "--no-default-models used a model"; }
+# BTZ_MODEL_PATH comes first; a model --model gave wins over both.
+BTZ_MODEL_PATH="$SCRATCH/other"
+export BTZ_MODEL_PATH
+expect_status 0 "$BTZPACK" -q -o o.btz src
+"$BTZUNPACK" -l -v o.btz | grep -q "^model .* random-12$" ||
+	fail "BTZ_MODEL_PATH's model not in the archive's table"
+expect_status 0 "$BTZPACK" -q --model=models/t.btm -o m.btz src
+cmp -s a.btz m.btz || fail "--model did not override the default model"
+unset BTZ_MODEL_PATH
+# A broken installed model is skipped with a warning; packing goes on.
+cp bad.btm models/0bad.btm
+expect_status 2 "$BTZPACK" -o w.btz src
+expect_err "0bad.btm"
+expect_status 0 "$BTZUNPACK" -t w.btz

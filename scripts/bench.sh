@@ -1,5 +1,6 @@
 #!/bin/sh
-# make bench: ratio and speed of btzpack/btzunpack beside xz -9 and
+# make bench: ratio and speed of btzpack/btzunpack (no model: scripts/results
+# measures the models) beside xz -9 and
 # zstd -19 on the validation text. Timings are wall-clock medians of
 # BENCH_RUNS runs (default 3) on this machine; say which machine.
 set -eu
@@ -44,11 +45,11 @@ echo "bench: $name, $size bytes, $(nproc) cores, $(uname -m), median of $runs"
 printf "%-22s %12s %7s %9s %9s\n" method bytes ratio "pack MB/s" "unpk MB/s"
 cd "$work"
 export BTZPACK BTZUNPACK
-p=$(median_time '"$BTZPACK" -q -f -o input.btz input')
+p=$(median_time '"$BTZPACK" -q -f --no-default-models -o input.btz input')
 u=$(median_time '"$BTZUNPACK" -q -c input.btz > out')
 cmp -s input out || { echo "bench: btz round trip differs" >&2; exit 1; }
 row "btz (lzma2 fallback)" "$(wc -c < input.btz)" "$p" "$u"
-p=$(median_time '"$BTZPACK" -q -f -T 1 -o input1.btz input')
+p=$(median_time '"$BTZPACK" -q -f --no-default-models -T 1 -o input1.btz input')
 u=$(median_time '"$BTZUNPACK" -q -T 1 -c input1.btz > out')
 row "btz -T 1" "$(wc -c < input1.btz)" "$p" "$u"
 if command -v xz >/dev/null; then

@@ -123,6 +123,8 @@ int main(int argc, char **argv)
 		{ 64, 4, 8, 8, 256, 2048, 1, 0 },
 		{ 128, 4, 8, 8, 512, 2048, 1, 0 },
 		{ 256, 4, 8, 8, 1024, 2048, 1, 0 },
+		/* the shipped text model's shape: one key/value head, 1 KiB */
+		{ 128, 4, 8, 1, 512, 1024, 1, 0 },
 	};
 	size_t chunk = 16 * 2048, n = 2 * chunk;
 	uint8_t *text = malloc(n);
@@ -141,8 +143,8 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < n; i++)
 			text[i] = "the quick brown fox jumps over a dog\n"[i % 37];
 	}
-	printf("model engine: 2 chunks of %zu bytes (16 windows of 2 KiB) on "
-	       "2 threads; then one thread profiled\n", chunk);
+	printf("model engine: 2 chunks of %zu bytes (16 windows of 2 KiB or "
+	       "32 of 1 KiB) on 2 threads; then one thread profiled\n", chunk);
 	printf("%-24s %10s %12s %12s %8s\n", "model", "params", "pack KB/s",
 	       "unpack KB/s", "unpk/pk");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
@@ -172,9 +174,9 @@ int main(int argc, char **argv)
 					"failed\n");
 				return 1;
 			}
-		snprintf(name, sizeof(name), "d%u L%u H%u/%u F%u",
+		snprintf(name, sizeof(name), "d%u L%u H%u/%u F%u W%u",
 			 m->hp.d, m->hp.layers, m->hp.heads, m->hp.kv_heads,
-			 m->hp.ff);
+			 m->hp.ff, m->hp.context);
 		printf("%-24s %10" PRIu64 " %12.1f %12.1f %8.2f\n", name,
 		       params(&m->hp), n / tp / 1e3, n / tu / 1e3, tp / tu);
 		profile(m, text, 4, 0);

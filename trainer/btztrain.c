@@ -749,10 +749,13 @@ int main(int argc, char **argv)
 			tlast = el;
 		}
 	}
-	st.seconds += now() - t0;
+	double run_s = now() - t0;
+	st.seconds += run_s;
 	fclose(cf);
 	if (!o.quiet)
-		fputc('\n', stderr);
+		fprintf(stderr, "\n%s: %" PRIu64 " steps of %zu tokens in %.1f s: "
+			"%.0f tokens/s\n", prog, st.step - start_step, B * T,
+			run_s, (double)(st.step - start_step) * B * T / run_s);
 	if (st.step < o.steps) {
 		fprintf(stderr, "%s: stopped at step %" PRIu64 " of %" PRIu64
 			"; continue with --resume -C %s\n", prog, st.step,

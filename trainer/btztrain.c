@@ -348,6 +348,34 @@ static double engine_bpb(const struct btz_model *m, const uint8_t *data,
 	return bits / (double)len;
 }
 
+/* Quantizes the trained network, measures it through the integer engine
+ * on the validation bytes, and writes the .btm. */
+static void export_model(const struct opts *o, struct btz_fmodel *fm,
+			 const struct state *st, const uint8_t *train,
+			 size_t tlen, const uint8_t *valid, size_t vlen)
+{
+	struct btz_model *m = NULL;
+	struct btz_error err;
+	size_t clen = tlen < o->calib_bytes ? tlen : o->calib_bytes;
+
+	fm->steps = st->step;
+	if (btz_export(&m, fm, train, clen, &err) != BTZ_OK)
+		die("export: %s", err.msg);
+	if (vlen > 0) {
+		double ib = engine_bpb(m, valid, vlen);
+		m->valid_ubpb_int = (uint32_t)(ib * 1e6);
+		fprintf(stderr,
+			"%s: validation %.4f bits/byte float, %.4f integer "
+			"(%+.2f%%), %.0f s of training, %" PRIu64 " tokens\n",
+			prog, fm->valid_ubpb / 1e6, ib,
+			100 * (ib / (fm->valid_ubpb / 1e6) - 1), st->seconds,
+			st->tokens);
+	}
+	if (btz_model_save(m, o->out, &err) != BTZ_OK)
+		die("%s", err.msg);
+	btz_model_free(m);
+}
+
 static void fmt_time(char *buf, size_t n, double s)
 {
 	if (s < 0 || s > 1e7)
@@ -756,32 +784,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "\n%s: %" PRIu64 " steps of %zu tokens in %.1f s: "
 			"%.0f tokens/s\n", prog, st.step - start_step, B * T,
 			run_s, (double)(st.step - start_step) * B * T / run_s);
-	if (st.step < o.steps) {
+	if (st.step < o.steps)
 		fprintf(stderr, "%s: stopped at step %" PRIu64 " of %" PRIu64
 			"; continue with --resume -C %s\n", prog, st.step,
 			o.steps, dir);
-		return 0;
-	}
-
-	/* Export through the real integer engine. */
-	struct btz_model *m = NULL;
-	size_t clen = tlen < o.calib_bytes ? tlen : o.calib_bytes;
-	fm->steps = st.step;
-	if (btz_export(&m, fm, train, clen, &err) != BTZ_OK)
-		die("export: %s", err.msg);
-	if (vlen > 0) {
-		double ib = engine_bpb(m, valid, vlen);
-		m->valid_ubpb_int = (uint32_t)(ib * 1e6);
-		fprintf(stderr,
-			"%s: validation %.4f bits/byte float, %.4f integer "
-			"(%+.2f%%), %.0f s of training, %" PRIu64 " tokens\n",
-			prog, fm->valid_ubpb / 1e6, ib,
-			100 * (ib / (fm->valid_ubpb / 1e6) - 1), st.seconds,
-			st.tokens);
-	}
-	if (btz_model_save(m, o.out, &err) != BTZ_OK)
-		die("%s", err.msg);
-	btz_model_free(m);
+	else
+		export_model(&o, fm, &st, train, tlen, valid, vlen);
 	btz_net_free(net);
 	btz_fmodel_free(fm);
 	btz_fmodel_free(fw);

@@ -21,6 +21,7 @@
 #include <omp.h>
 #endif
 
+#include "archiver/cli.h"
 #include "common/bytes.h"
 #include "common/file.h"
 #include "format/btz.h"
@@ -34,25 +35,12 @@
 void openblas_set_num_threads(int n);
 #endif
 
-static const char *prog = "btztrain";
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
 struct opts {
 	struct btz_hparams hp;
 	const char *out, *dir, *valid, *name;
 	uint64_t steps, seed, stop_after;
-	uint32_t batch, warmup, eval_every, threads;
+	uint32_t batch, warmup, eval_every;
+	int threads;
 	double lr, lr_min, wd, clip, qat_from, time_limit;
 	size_t valid_bytes, calib_bytes;
 	int resume, verbose, quiet;
@@ -74,13 +62,13 @@ static void append_file(const char *path, uint8_t **buf, size_t *len,
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 
 	if (f == NULL)
-		die("%s: %s", path, strerror(errno));
+		btz_die("%s: %s", path, strerror(errno));
 	for (;;) {
 		if (*cap - *len < 1 << 20) {
 			*cap = *cap * 2 + (1 << 20);
 			*buf = realloc(*buf, *cap);
 			if (*buf == NULL)
-				die("%s: out of memory", path);
+				btz_die("%s: out of memory", path);
 		}
 		size_t k = fread(*buf + *len, 1, *cap - *len, f);
 		*len += k;
@@ -88,7 +76,7 @@ static void append_file(const char *path, uint8_t **buf, size_t *len,
 			break;
 	}
 	if (ferror(f))
-		die("%s: read error", path);
+		btz_die("%s: read error", path);
 	if (f != stdin)
 		fclose(f);
 }
@@ -157,7 +145,7 @@ static uint8_t *param_classes(const struct btz_fmodel *fm)
 	size_t d = fm->hp.d;
 
 	if (c == NULL)
-		die("out of memory");
+		btz_die("out of memory");
 	memset(c, 2, fm->arena_floats);
 	memset(c + off_of(fm, fm->tok_emb), 1, 257 * d);
 	memset(c + off_of(fm, fm->pos_emb), 0, (size_t)fm->hp.context * d);
@@ -238,7 +226,7 @@ static void save_state(const char *path, const struct state *st)
 	uint64_t secs;
 
 	if (p == NULL)
-		die("out of memory");
+		btz_die("out of memory");
 	memcpy(q, state_magic, 8);
 	q += 8;
 	memcpy(&secs, &st->seconds, 8);
@@ -254,7 +242,7 @@ static void save_state(const char *path, const struct state *st)
 	}
 	btz_put_le64(q, XXH3_64bits(p, n - 8));
 	if (btz_file_write_atomic(path, p, n, &err) != BTZ_OK)
-		die("%s", err.msg);
+		btz_die("%s", err.msg);
 	free(p);
 }
 
@@ -267,7 +255,7 @@ static void load_state(const char *path, struct state *st)
 	if (len != 8 + 40 + st->n * 8 + 8 || memcmp(p, state_magic, 8) != 0 ||
 	    btz_get_le64(p + len - 8) != XXH3_64bits(p, len - 8) ||
 	    btz_get_le64(p + 40) != st->n)
-		die("%s: not the optimizer state of this checkpoint", path);
+		btz_die("%s: not the optimizer state of this checkpoint", path);
 	uint64_t secs = btz_get_le64(p + 32);
 	st->step = btz_get_le64(p + 8);
 	st->rng = btz_get_le64(p + 16);
@@ -344,7 +332,7 @@ static double engine_bpb(const struct btz_model *m, const uint8_t *data,
 	double bits;
 
 	if (btz_engine_code_bits(m, data, len, &bits, &err) != BTZ_OK)
-		die("engine: %s", err.msg);
+		btz_die("engine: %s", err.msg);
 	return bits / (double)len;
 }
 
@@ -360,19 +348,19 @@ static void export_model(const struct opts *o, struct btz_fmodel *fm,
 
 	fm->steps = st->step;
 	if (btz_export(&m, fm, train, clen, &err) != BTZ_OK)
-		die("export: %s", err.msg);
+		btz_die("export: %s", err.msg);
 	if (vlen > 0) {
 		double ib = engine_bpb(m, valid, vlen);
 		m->valid_ubpb_int = (uint32_t)(ib * 1e6);
 		fprintf(stderr,
 			"%s: validation %.4f bits/byte float, %.4f integer "
 			"(%+.2f%%), %.0f s of training, %" PRIu64 " tokens\n",
-			prog, fm->valid_ubpb / 1e6, ib,
+			btz_progname, fm->valid_ubpb / 1e6, ib,
 			100 * (ib / (fm->valid_ubpb / 1e6) - 1), st->seconds,
 			st->tokens);
 	}
 	if (btz_model_save(m, o->out, &err) != BTZ_OK)
-		die("%s", err.msg);
+		btz_die("%s", err.msg);
 	btz_model_free(m);
 }
 
@@ -392,7 +380,7 @@ static char *path_in(const char *dir, const char *name)
 	char *p = malloc(n);
 
 	if (p == NULL)
-		die("out of memory");
+		btz_die("out of memory");
 	snprintf(p, n, "%s/%s", dir, name);
 	return p;
 }
@@ -408,7 +396,7 @@ static void usage(FILE *f)
 "  -C, --dir=DIR         checkpoint directory (default MODEL.btm.train)\n"
 "      --resume          continue the run saved in the checkpoint directory\n"
 "      --valid=FILE      validation bytes (default: none)\n"
-"      --valid-bytes=N   bytes of it to measure (default 262144)\n"
+"      --valid-bytes=N   bytes of it to measure (default 256K; K, M suffixes)\n"
 "      --modality=M      text, image, audio or other (default text)\n"
 "      --name=NAME       model name (default: the output's file name)\n"
 "  -d, --dim=N           model width (default 128)\n"
@@ -430,9 +418,9 @@ static void usage(FILE *f)
 "      --time-limit=S    stop (resumably) after S seconds of training\n"
 "      --stop-after=N    stop (resumably) after N steps of this run\n"
 "      --calib-bytes=N   training bytes for the export's calibration\n"
-"                        (default 65536)\n"
+"                        (default 64K)\n"
 "      --seed=N          initialization and sampling seed (default 1)\n"
-"  -T, --threads=N       threads (default: all processors)\n"
+"  -T, --threads=N       threads, 0 = one per processor (default)\n"
 "  -f, --force           overwrite the output model\n"
 "  -q, --quiet           no progress line\n"
 "  -h, --help            this help\n"
@@ -447,8 +435,17 @@ static uint64_t parse_u64(const char *opt, const char *s)
 	unsigned long long v = strtoull(s, &end, 10);
 
 	if (errno || end == s || *end || s[0] == '-')
-		die("%s: not a number: '%s'", opt, s);
+		btz_die("%s: not a number: '%s'", opt, s);
 	return v;
+}
+
+static size_t parse_bytes(const char *opt, const char *s)
+{
+	uint64_t v;
+
+	if (btz_parse_size(s, &v) != 0 || v > SIZE_MAX)
+		btz_die("%s: not a byte count: '%s'", opt, s);
+	return (size_t)v;
 }
 
 static double parse_real(const char *opt, const char *s)
@@ -457,7 +454,7 @@ static double parse_real(const char *opt, const char *s)
 	double v = strtod(s, &end);
 
 	if (end == s || *end || !isfinite(v) || v < 0)
-		die("%s: not a number: '%s'", opt, s);
+		btz_die("%s: not a number: '%s'", opt, s);
 	return v;
 }
 
@@ -466,7 +463,7 @@ static uint32_t parse_u32(const char *opt, const char *s)
 	uint64_t v = parse_u64(opt, s);
 
 	if (v > UINT32_MAX)
-		die("%s: too large: '%s'", opt, s);
+		btz_die("%s: too large: '%s'", opt, s);
 	return (uint32_t)v;
 }
 
@@ -505,6 +502,8 @@ int main(int argc, char **argv)
 	};
 	int force = 0, c;
 
+	btz_cli_init(argv[0]);
+
 	/* OpenMP threads that spin while waiting lose whole time slices when
 	 * another process shares the cores (100x slower measured on a busy
 	 * 2-core machine); the policy is read only at start-up, so set it and
@@ -522,7 +521,7 @@ int main(int argc, char **argv)
 		case O_RESUME: o.resume = 1; break;
 		case O_VALID: o.valid = optarg; break;
 		case O_VALID_BYTES:
-			o.valid_bytes = parse_u64("--valid-bytes", optarg);
+			o.valid_bytes = parse_bytes("--valid-bytes", optarg);
 			break;
 		case O_MODALITY: {
 			static const char *names[] = { "other", "text", "image",
@@ -531,7 +530,7 @@ int main(int argc, char **argv)
 			for (k = 0; k < 4 && strcmp(optarg, names[k]); k++)
 				;
 			if (k == 4)
-				die("--modality: unknown modality '%s'", optarg);
+				btz_die("--modality: unknown modality '%s'", optarg);
 			o.hp.modality = (uint8_t)k;
 			break;
 		}
@@ -560,10 +559,14 @@ int main(int argc, char **argv)
 			break;
 		case O_STOP: o.stop_after = parse_u64("--stop-after", optarg); break;
 		case O_CALIB:
-			o.calib_bytes = parse_u64("--calib-bytes", optarg);
+			o.calib_bytes = parse_bytes("--calib-bytes", optarg);
 			break;
 		case O_SEED: o.seed = parse_u64("--seed", optarg); break;
-		case 'T': o.threads = parse_u32("--threads", optarg); break;
+		case 'T':
+			o.threads = btz_parse_threads(optarg);
+			if (o.threads <= 0)
+				btz_die("--threads: not a thread count: '%s'", optarg);
+			break;
 		case 'f': force = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -572,37 +575,37 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.out == NULL)
-		die("no output model given (-o MODEL.btm); see --help");
+		btz_die("no output model given (-o MODEL.btm); see --help");
 	if (optind >= argc)
-		die("no training data given; see --help");
+		btz_die("no training data given; see --help");
 	if (o.hp.ff == 0)
 		o.hp.ff = 4 * o.hp.d;
 	if (o.lr_min < 0)
 		o.lr_min = o.lr / 10;
 	if (o.batch == 0 || o.steps == 0)
-		die("--batch and --steps must be at least 1");
+		btz_die("--batch and --steps must be at least 1");
 	if (!force && access(o.out, F_OK) == 0)
-		die("%s: already exists (use -f to overwrite)", o.out);
+		btz_die("%s: already exists (use -f to overwrite)", o.out);
 
 	struct btz_error err;
 	if (btz_hparams_check(&o.hp, &err) != BTZ_OK)
-		die("%s", err.msg);
+		btz_die("%s", err.msg);
 	char *dir = o.dir ? strdup(o.dir) : NULL;
 	if (dir == NULL) {
 		dir = malloc(strlen(o.out) + 7);
 		if (dir == NULL)
-			die("out of memory");
+			btz_die("out of memory");
 		sprintf(dir, "%s.train", o.out);
 	}
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-		die("%s: %s", dir, strerror(errno));
+		btz_die("%s: %s", dir, strerror(errno));
 	/* One run per directory: two would overwrite each other's state. */
 	char *lock = path_in(dir, "lock");
 	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (lfd < 0)
-		die("%s: %s", lock, strerror(errno));
+		btz_die("%s: %s", lock, strerror(errno));
 	if (flock(lfd, LOCK_EX | LOCK_NB) != 0)
-		die("%s: in use by another btztrain", dir);
+		btz_die("%s: in use by another btztrain", dir);
 	char *ckpt = path_in(dir, "model.btf"), *stpath = path_in(dir, "state");
 	char *curve = path_in(dir, "curve.tsv");
 
@@ -628,7 +631,7 @@ int main(int argc, char **argv)
 	}
 	size_t T = o.hp.context, B = o.batch;
 	if (tlen < T + 1)
-		die("training data: %zu bytes, fewer than one window of %zu",
+		btz_die("training data: %zu bytes, fewer than one window of %zu",
 		    tlen, T + 1);
 	if (o.valid) {
 		append_file(o.valid, &valid, &vlen, &vcap);
@@ -644,30 +647,30 @@ int main(int argc, char **argv)
 	}
 	if (o.resume) {
 		if (btz_fmodel_load(&fm, ckpt, &err) != BTZ_OK)
-			die("--resume: %s", err.msg);
+			btz_die("--resume: %s", err.msg);
 		o.hp = fm->hp;
 	} else {
 		if (btz_fmodel_alloc(&fm, &o.hp, name, data_desc, &err) != BTZ_OK)
-			die("%s", err.msg);
+			btz_die("%s", err.msg);
 		init_model(fm, o.seed);
 	}
 	if (btz_fmodel_alloc(&fw, &o.hp, name, data_desc, &err) != BTZ_OK ||
 	    btz_fmodel_alloc(&gr, &o.hp, name, data_desc, &err) != BTZ_OK)
-		die("%s", err.msg);
+		btz_die("%s", err.msg);
 	size_t np = fm->arena_floats;
 	struct state st = { .rng = o.seed ^ 0x5bd1e995u, .n = np };
 	st.m = calloc(np, sizeof(float));
 	st.v = calloc(np, sizeof(float));
 	uint8_t *cls = param_classes(fm);
 	if (st.m == NULL || st.v == NULL)
-		die("out of memory");
+		btz_die("out of memory");
 	if (o.resume)
 		load_state(stpath, &st);
 	struct btz_net *net = btz_net_new(&o.hp, B);
 	uint16_t *tok = malloc(B * T * sizeof(*tok));
 	uint8_t *tgt = malloc(B * T);
 	if (net == NULL || tok == NULL || tgt == NULL)
-		die("out of memory for a batch of %zu windows of %zu", B, T);
+		btz_die("out of memory for a batch of %zu windows of %zu", B, T);
 
 	size_t nparams = 0;
 	for (size_t i = 0; i < np; i++)
@@ -676,12 +679,12 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"%s: %zu parameters (d %u, %u layers, %u/%u heads, ff %u, "
 			"context %u), %zu training bytes, %zu validation\n",
-			prog, nparams, o.hp.d, o.hp.layers, o.hp.heads,
+			btz_progname, nparams, o.hp.d, o.hp.layers, o.hp.heads,
 			o.hp.kv_heads, o.hp.ff, o.hp.context, tlen, vlen);
 
 	FILE *cf = fopen(curve, o.resume ? "a" : "w");
 	if (cf == NULL)
-		die("%s: %s", curve, strerror(errno));
+		btz_die("%s: %s", curve, strerror(errno));
 	if (!o.resume)
 		fprintf(cf, "step\ttokens\tseconds\ttrain_bpb\tvalid_bpb\n");
 	signal(SIGINT, on_signal);
@@ -699,7 +702,7 @@ int main(int argc, char **argv)
 		memset(gr->arena, 0, np * sizeof(float));
 		double loss = btz_net_step(net, fw, tok, tgt, gr);
 		if (!isfinite(loss))
-			die("step %" PRIu64 ": the loss is not finite "
+			btz_die("step %" PRIu64 ": the loss is not finite "
 			    "(lower --lr?)", st.step);
 
 		double norm = 0;
@@ -753,7 +756,7 @@ int main(int argc, char **argv)
 			double saved = st.seconds;
 			st.seconds += el;
 			if (btz_fmodel_save(fm, ckpt, &err) != BTZ_OK)
-				die("%s", err.msg);
+				btz_die("%s", err.msg);
 			save_state(stpath, &st);
 			st.seconds = saved;
 			if (!o.quiet)
@@ -782,11 +785,11 @@ int main(int argc, char **argv)
 	fclose(cf);
 	if (!o.quiet)
 		fprintf(stderr, "\n%s: %" PRIu64 " steps of %zu tokens in %.1f s: "
-			"%.0f tokens/s\n", prog, st.step - start_step, B * T,
+			"%.0f tokens/s\n", btz_progname, st.step - start_step, B * T,
 			run_s, (double)(st.step - start_step) * B * T / run_s);
 	if (st.step < o.steps)
 		fprintf(stderr, "%s: stopped at step %" PRIu64 " of %" PRIu64
-			"; continue with --resume -C %s\n", prog, st.step,
+			"; continue with --resume -C %s\n", btz_progname, st.step,
 			o.steps, dir);
 	else
 		export_model(&o, fm, &st, train, tlen, valid, vlen);

@@ -35,15 +35,6 @@ static double ref_loss(const struct btz_fmodel *fm, const uint8_t *data,
 	return nats / (double)(B * T);
 }
 
-static void layout(const uint8_t *data, size_t B, size_t T, uint16_t *tok,
-		   uint8_t *tgt)
-{
-	for (size_t i = 0; i < B * T; i++) {
-		tok[i] = i % T == 0 ? 256 : data[i - 1];
-		tgt[i] = data[i];
-	}
-}
-
 static void check_model(const struct btz_hparams *hp, size_t B,
 			uint64_t seed)
 {
@@ -64,7 +55,7 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 		}
 	for (size_t i = 0; i < B * T; i++) /* a skewed alphabet */
 		data[i] = (uint8_t)("etaoin shrdlu"[btz_splitmix64(&s) % 13]);
-	layout(data, B, T, tok, tgt);
+	btz_net_windows(data, B, T, tok, tgt);
 
 	struct btz_net *net = btz_net_new(hp, B);
 	CHECK(net != NULL);

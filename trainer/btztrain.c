@@ -207,6 +207,19 @@ static void quantize_view(struct btz_fmodel *q)
 	}
 }
 
+/* The weights the forward pass sees: the master weights, or with QAT a
+ * copy of them on the int8 grid (gradients then pass straight through
+ * to the master weights). */
+static const struct btz_fmodel *forward_view(const struct btz_fmodel *fm,
+					     struct btz_fmodel *fw, int qat)
+{
+	if (!qat)
+		return fm;
+	memcpy(fw->arena, fm->arena, fm->arena_floats * sizeof(float));
+	quantize_view(fw);
+	return fw;
+}
+
 /* ---- the optimizer state file ---- */
 
 static const uint8_t state_magic[8] = { 'B', 'T', 'Z', 'T', 'R', 'S', 'T', 1 };
@@ -298,10 +311,7 @@ static void sample_batch(const uint8_t *data, size_t len, size_t T, size_t B,
 {
 	for (size_t b = 0; b < B; b++) {
 		size_t off = len > T ? btz_splitmix64(rng) % (len - T + 1) : 0;
-		for (size_t t = 0; t < T; t++) {
-			tok[b * T + t] = t == 0 ? BTZ_BTM_START : data[off + t - 1];
-			tgt[b * T + t] = data[off + t];
-		}
+		btz_net_windows(data + off, 1, T, tok + b * T, tgt + b * T);
 	}
 }
 
@@ -314,11 +324,7 @@ static double valid_bpb(struct btz_net *net, const struct btz_fmodel *fm,
 	size_t batches = len / (T * B);
 
 	for (size_t k = 0; k < batches; k++) {
-		const uint8_t *p = data + k * T * B;
-		for (size_t i = 0; i < T * B; i++) {
-			tok[i] = i % T == 0 ? BTZ_BTM_START : p[i - 1];
-			tgt[i] = p[i];
-		}
+		btz_net_windows(data + k * T * B, B, T, tok, tgt);
 		nats += btz_net_step(net, fm, tok, tgt, NULL);
 	}
 	return batches ? nats / (double)batches / M_LN2 : 0;
@@ -695,12 +701,10 @@ int main(int argc, char **argv)
 		(uint64_t)(o.qat_from * (double)o.steps);
 	while (st.step < o.steps && !stop_requested) {
 		int qat = st.step >= qat_step;
-		memcpy(fw->arena, fm->arena, np * sizeof(float));
-		if (qat)
-			quantize_view(fw);
 		sample_batch(train, tlen, T, B, &st.rng, tok, tgt);
 		memset(gr->arena, 0, np * sizeof(float));
-		double loss = btz_net_step(net, fw, tok, tgt, gr);
+		double loss = btz_net_step(net, forward_view(fm, fw, qat), tok,
+					   tgt, gr);
 		if (!isfinite(loss))
 			btz_die("step %" PRIu64 ": the loss is not finite "
 			    "(lower --lr?)", st.step);
@@ -741,12 +745,9 @@ int main(int argc, char **argv)
 			stop_requested = 1;
 		if (eval || stop_requested) {
 			double vb = 0;
-			if (vlen >= T * B) {
-				memcpy(fw->arena, fm->arena, np * sizeof(float));
-				if (qat)
-					quantize_view(fw);
-				vb = valid_bpb(net, fw, valid, vlen, T, B, tok, tgt);
-			}
+			if (vlen >= T * B)
+				vb = valid_bpb(net, forward_view(fm, fw, qat),
+					       valid, vlen, T, B, tok, tgt);
 			fprintf(cf, "%" PRIu64 "\t%" PRIu64 "\t%.0f\t%.4f\t%.4f\n",
 				st.step, st.tokens, st.seconds + el,
 				run_loss / (double)run_n / M_LN2, vb);

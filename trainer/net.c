@@ -87,6 +87,15 @@ void btz_mm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
 #endif
 }
 
+void btz_net_windows(const uint8_t *bytes, size_t nwin, size_t T,
+		     uint16_t *tok, uint8_t *tgt)
+{
+	for (size_t i = 0; i < nwin * T; i++) {
+		tok[i] = i % T == 0 ? BTZ_BTM_START : bytes[i - 1];
+		tgt[i] = bytes[i];
+	}
+}
+
 /* btz_mm with C's rows split over the threads. */
 static void mmp(int ta, int tb, int m, int n, int k, const float *a, int lda,
 		const float *b, int ldb, float beta, float *c, int ldc)

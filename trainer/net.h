@@ -26,6 +26,12 @@ double btz_net_step(struct btz_net *net, const struct btz_fmodel *fm,
 		    const uint16_t *tok, const uint8_t *tgt,
 		    struct btz_fmodel *grad);
 
+/* Lays out nwin consecutive windows of T bytes from bytes[0, nwin·T) as
+ * pack-time windows: tok = the start symbol at each window's position 0,
+ * then the byte before each target; tgt = the bytes. */
+void btz_net_windows(const uint8_t *bytes, size_t nwin, size_t T,
+		     uint16_t *tok, uint8_t *tgt);
+
 /* Matrix product C = alpha·op(A)·op(B) + beta·C, row-major, op = transpose
  * when the flag is set; OpenBLAS when configure found it. */
 void btz_mm(int ta, int tb, int m, int n, int k, float alpha, const float *a,

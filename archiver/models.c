@@ -9,6 +9,7 @@
 
 #include "common/bytes.h"
 #include "model/engine.h"
+#include "model/transform.h"
 
 static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
 				 uint8_t *out, size_t cap, size_t *out_size,
@@ -16,9 +17,23 @@ static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
 {
 	struct btz_model_method *mm = ctx;
 
+	unsigned t = mm->model->hp.transform;
+	uint8_t *tmp = NULL;
+	enum btz_status st;
+
 	if ((n - 1) / mm->pred.window + 1 > BTZ_MODEL_CHUNK_WINDOWS)
 		return btz_fail(err, BTZ_E_BUF, "chunk too long for model");
-	return btz_predict_encode(&mm->pred, in, n, out, cap, out_size, err);
+	if (t != BTZ_TRANSFORM_NONE) {
+		tmp = malloc(n);
+		if (tmp == NULL)
+			return btz_fail(err, BTZ_E_NOMEM, "out of memory");
+		memcpy(tmp, in, n);
+		btz_transform_forward(t, tmp, n);
+		in = tmp;
+	}
+	st = btz_predict_encode(&mm->pred, in, n, out, cap, out_size, err);
+	free(tmp);
+	return st;
 }
 
 static enum btz_status mm_decode(void *ctx, const uint8_t *in, size_t n,
@@ -34,7 +49,9 @@ static enum btz_status mm_decode(void *ctx, const uint8_t *in, size_t n,
 				"model chunk of %zu windows (at most %d)",
 				(raw - 1) / mm->pred.window + 1,
 				BTZ_MODEL_CHUNK_WINDOWS);
-	return btz_predict_decode(&mm->pred, in, n, out, raw, err);
+	BTZ_TRY(btz_predict_decode(&mm->pred, in, n, out, raw, err));
+	btz_transform_inverse(mm->model->hp.transform, out, raw);
+	return BTZ_OK;
 }
 
 void btz_model_method_init(struct btz_model_method *mm, struct btz_model *m,

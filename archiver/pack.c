@@ -18,6 +18,7 @@
 #include "archiver/modality.h"
 #include "archiver/models.h"
 #include "archiver/pool.h"
+#include "model/transform.h"
 #include "format/io.h"
 #include "format/method.h"
 
@@ -162,6 +163,11 @@ static size_t limit_for(const struct packer *pk, unsigned cls)
 		if (m->hp.modality == cls && w < lim)
 			lim = w;
 	}
+	/* Whole pixels or samples, so that every chunk's windows start on
+	 * one, as the model's training windows did (-c may be anything). */
+	size_t u = btz_modality_unit(cls);
+	if (lim > u)
+		lim -= lim % u;
 	return lim;
 }
 

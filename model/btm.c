@@ -3,6 +3,7 @@
  * order and validation come from a single description. */
 #include "model/btm.h"
 #include "common/file.h"
+#include "model/transform.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -347,10 +348,19 @@ enum btz_status btz_hparams_check(const struct btz_hparams *hp,
 	if (hp->modality > 3)
 		return btz_fail(err, BTZ_E_CORRUPT,
 				"modality = %u outside 0..3", hp->modality);
-	if (hp->transform != 0)
+	if (hp->transform > BTZ_TRANSFORM_MAX)
 		return btz_fail(err, BTZ_E_UNSUPPORTED,
 				"layout transform = %u not supported "
-				"(this btz reads 0)", hp->transform);
+				"(this btz reads 0..%u)", hp->transform,
+				BTZ_TRANSFORM_MAX);
+	/* Windows start on whole pixels or samples, as in training. */
+	size_t unit = btz_modality_unit(hp->modality);
+	if (btz_transform_unit(hp->transform) > unit)
+		unit = btz_transform_unit(hp->transform);
+	if (hp->context % unit != 0)
+		return btz_fail(err, BTZ_E_CORRUPT, "context = %" PRIu32
+				" is not a multiple of %zu bytes (a whole "
+				"pixel or sample)", hp->context, unit);
 	return BTZ_OK;
 }
 

@@ -10,7 +10,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: mkmodel OUT.btm SEED d layers heads kv_heads "
-			"ff context [modality]\n");
+			"ff context [modality [transform]]\n");
 	exit(1);
 }
 
@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 	char hex[33];
 	uint64_t seed;
 
-	if (argc != 9 && argc != 10)
+	if (argc < 9 || argc > 11)
 		usage();
 	seed = number(argv[2], "seed", UINT64_MAX);
 	hp.d = (uint32_t)number(argv[3], "d", UINT32_MAX);
@@ -45,8 +45,10 @@ int main(int argc, char **argv)
 	hp.kv_heads = (uint32_t)number(argv[6], "kv_heads", UINT32_MAX);
 	hp.ff = (uint32_t)number(argv[7], "ff", UINT32_MAX);
 	hp.context = (uint32_t)number(argv[8], "context", UINT32_MAX);
-	if (argc == 10)
+	if (argc >= 10)
 		hp.modality = (uint8_t)number(argv[9], "modality", 255);
+	if (argc == 11)
+		hp.transform = (uint8_t)number(argv[10], "transform", 255);
 	if (btz_model_generate(&m, &hp, seed, &err) != BTZ_OK) {
 		fprintf(stderr, "mkmodel: %s\n", err.msg);
 		return 1;

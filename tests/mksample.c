@@ -1,11 +1,14 @@
 /* Draws bytes from a model's own predictions (mksample MODEL.btm N SEED):
  * data that the model, and no general-purpose compressor, predicts well,
- * so the tests can see the model method win chunks and decode them. */
+ * so the tests can see the model method win chunks and decode them. The
+ * draw is in the model's layout; what is written is in the file's, after
+ * the inverse of the model's transform. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "common/bytes.h"
 #include "model/engine.h"
+#include "model/transform.h"
 
 int main(int argc, char **argv)
 {
@@ -15,6 +18,7 @@ int main(int argc, char **argv)
 	uint32_t freq[1][256], win = 0, pos;
 	uint16_t tok;
 	uint64_t seed;
+	uint8_t *out;
 	long n;
 
 	if (argc != 4 || (n = atol(argv[2])) < 0) {
@@ -25,6 +29,11 @@ int main(int argc, char **argv)
 	if (btz_model_load(&m, argv[1], &err) != BTZ_OK ||
 	    btz_engine_create(&e, m, 1, 1, &err) != BTZ_OK) {
 		fprintf(stderr, "mksample: %s\n", err.msg);
+		return 1;
+	}
+	out = malloc(n > 0 ? (size_t)n : 1);
+	if (out == NULL) {
+		fprintf(stderr, "mksample: out of memory\n");
 		return 1;
 	}
 	for (long i = 0; i < n; i++) {
@@ -42,9 +51,12 @@ int main(int argc, char **argv)
 		x = (uint32_t)(btz_splitmix64(&seed) >> 40); /* uniform below 2^24 */
 		for (b = 0; b < 255 && acc + freq[0][b] <= x; b++)
 			acc += freq[0][b];
-		putchar(b);
+		out[i] = (uint8_t)b;
 		tok = (uint16_t)b;
 	}
+	btz_transform_inverse(m->hp.transform, out, (size_t)n);
+	fwrite(out, 1, (size_t)n, stdout);
+	free(out);
 	btz_engine_free(e);
 	btz_model_free(m);
 	return fflush(stdout) == 0 ? 0 : 1;

@@ -113,10 +113,11 @@ pack() {
 		--model=models/snd.btm "$@" -o "$_f.btz" "$_f"
 }
 
-# Generated models (context 64) for images and audio: data drawn from one
-# is predicted by it better than LZMA2 or storing can.
+# Generated models for images (context 66: whole pixels) and audio
+# (context 64): data drawn from one is predicted by it better than LZMA2 or
+# storing can.
 mkdir models
-"$MKMODEL" models/img.btm 21 32 1 8 2 128 64 2 >/dev/null || fail "mkmodel failed"
+"$MKMODEL" models/img.btm 21 32 1 8 2 128 66 2 >/dev/null || fail "mkmodel failed"
 "$MKMODEL" models/snd.btm 22 32 1 8 2 128 64 3 >/dev/null || fail "mkmodel failed"
 
 # --- images and audio: headers apart, payload to the model ------------------
@@ -181,6 +182,26 @@ if command -v tar >/dev/null 2>&1; then
 else
 	note "tar missing: --from-tar skipped"
 fi
+
+# --- layout transforms -------------------------------------------------------
+# A model that sees samples high byte first (swap16) or pixels as G, R-G,
+# B-G (green) wins only if btzpack hands it its own layout: mksample draws
+# in the model's layout and writes the file's; check_routing unpacks.
+"$MKMODEL" models/swap.btm 23 32 1 8 2 128 64 3 1 >/dev/null ||
+	fail "mkmodel swap16 failed"
+"$MKMODEL" models/green.btm 24 32 1 8 2 128 66 2 2 >/dev/null ||
+	fail "mkmodel green failed"
+"$MKSAMPLE" models/swap.btm 6001 31 >swap.raw
+expect_status 0 "$BTZPACK" -q --model=models/swap.btm --modality=audio \
+	-o swap.raw.btz swap.raw
+check_routing swap.raw audio 0 6001 random-23
+"$MKSAMPLE" models/green.btm 5000 32 >green.raw
+expect_status 0 "$BTZPACK" -q --model=models/green.btm --modality=image \
+	-o green.raw.btz green.raw
+check_routing green.raw image 0 5000 random-24
+# Windows must hold whole pixels; unknown layouts are refused.
+expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
+expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 3
 
 # --- truncated and hostile headers ------------------------------------------
 # Pixels cut short: the payload is what there is.

@@ -13,6 +13,7 @@
 
 #include "common/bytes.h"
 #include "model/btm.h"
+#include "model/transform.h"
 #include "tests/check.h"
 
 /* The status is st and the message contains sub. */
@@ -244,7 +245,20 @@ static void test_hparams(void)
 	BAD(context, 15, BTZ_E_LIMIT, "context = 15");
 	BAD(context, 65537, BTZ_E_LIMIT, "context = 65537");
 	BAD(modality, 4, BTZ_E_CORRUPT, "modality = 4");
-	BAD(transform, 1, BTZ_E_UNSUPPORTED, "transform = 1");
+	BAD(transform, 3, BTZ_E_UNSUPPORTED, "transform = 3");
+	/* Windows of whole pixels (3 bytes) and samples (2 bytes). */
+	hp = hp_small;
+	hp.modality = 2;
+	hp.context = 64;
+	CHECK_ERR(btz_hparams_check(&hp, &err), err, BTZ_E_CORRUPT,
+		  "context = 64 is not a multiple of 3");
+	hp.context = 66;
+	CHECK_EQ(btz_hparams_check(&hp, &err), BTZ_OK);
+	hp.modality = 1;
+	hp.transform = BTZ_TRANSFORM_SWAP16;
+	hp.context = 65;
+	CHECK_ERR(btz_hparams_check(&hp, &err), err, BTZ_E_CORRUPT,
+		  "context = 65 is not a multiple of 2");
 #undef BAD
 	/* dh = 4096 / 8 = 512 is over the 256 limit. */
 	hp = big;
@@ -482,7 +496,7 @@ static void test_hostile_fields(void)
 	PATCH32(a, n, 32, 15, BTZ_E_LIMIT, "context = 15");
 	PATCH32(a, n, 36, 1, BTZ_E_UNSUPPORTED, "flags");
 	PATCH32(a, n, 40, 4, BTZ_E_CORRUPT, "modality = 4");
-	PATCH32(a, n, 40, 1u << 8, BTZ_E_UNSUPPORTED, "transform = 1");
+	PATCH32(a, n, 40, 3u << 8, BTZ_E_UNSUPPORTED, "transform = 3");
 	PATCH32(a, n, 40, 1u << 24, BTZ_E_CORRUPT, "reserved");
 	/* Sizes that no longer match the file. */
 	PATCH32(a, n, 28, 64, BTZ_E_CORRUPT, "truncated");
@@ -664,8 +678,37 @@ static void test_files(void)
 	btz_model_free(m);
 }
 
+/* Layout transforms: known values, and forward then inverse is the
+ * identity at every length (a trailing partial pixel or sample is kept). */
+static void test_transforms(void)
+{
+	uint8_t a[3] = { 1, 2, 3 }, g[4] = { 10, 20, 30, 40 };
+	uint8_t buf[64], orig[64];
+	uint64_t seed = 99;
+
+	btz_transform_forward(BTZ_TRANSFORM_SWAP16, a, 3);
+	CHECK(a[0] == 2 && a[1] == 1 && a[2] == 3);
+	btz_transform_forward(BTZ_TRANSFORM_GREEN, g, 4);
+	CHECK(g[0] == 20 && g[1] == 246 && g[2] == 10 && g[3] == 40);
+	for (unsigned t = 0; t <= BTZ_TRANSFORM_MAX; t++) {
+		CHECK(btz_transform_name(t) != NULL);
+		CHECK_EQ(btz_transform_parse(btz_transform_name(t)), t);
+		for (size_t n = 0; n <= sizeof(buf); n++) {
+			for (size_t i = 0; i < n; i++)
+				orig[i] = buf[i] =
+					(uint8_t)btz_splitmix64(&seed);
+			btz_transform_forward(t, buf, n);
+			btz_transform_inverse(t, buf, n);
+			CHECK(memcmp(buf, orig, n) == 0);
+		}
+	}
+	CHECK(btz_transform_parse("tiles") == -1);
+	CHECK(btz_transform_name(BTZ_TRANSFORM_MAX + 1) == NULL);
+}
+
 int main(void)
 {
+	test_transforms();
 	test_hparams();
 	test_roundtrip();
 	test_generator();

@@ -29,6 +29,7 @@
 #include "model/engine.h"
 #include "model/export.h"
 #include "model/float.h"
+#include "model/transform.h"
 #include "trainer/net.h"
 
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
@@ -306,11 +307,14 @@ static double lr_at(const struct opts *o, uint64_t step)
 
 /* A batch of random windows, each laid out like a pack-time window: the
  * start symbol at position 0, then the bytes before each target. */
+/* Windows start on a multiple of unit (a whole pixel or sample), as a
+ * payload's windows do in btzpack. */
 static void sample_batch(const uint8_t *data, size_t len, size_t T, size_t B,
-			 uint64_t *rng, uint16_t *tok, uint8_t *tgt)
+			 size_t unit, uint64_t *rng, uint16_t *tok, uint8_t *tgt)
 {
 	for (size_t b = 0; b < B; b++) {
-		size_t off = len > T ? btz_splitmix64(rng) % (len - T + 1) : 0;
+		size_t off = len > T ? btz_splitmix64(rng) %
+				       ((len - T) / unit + 1) * unit : 0;
 		btz_net_windows(data + off, 1, T, tok + b * T, tgt + b * T);
 	}
 }
@@ -404,6 +408,9 @@ static void usage(FILE *f)
 "      --valid=FILE      validation bytes (default: none)\n"
 "      --valid-bytes=N   bytes of it to measure (default 256K; K, M suffixes)\n"
 "      --modality=M      text, image, audio or other (default text)\n"
+"      --transform=T     layout the model sees: none, swap16 (16-bit\n"
+"                        samples high byte first) or green (RGB as\n"
+"                        G, R-G, B-G); default none\n"
 "      --name=NAME       model name (default: the output's file name)\n"
 "  -d, --dim=N           model width (default 128)\n"
 "      --layers=N        layers (default 4)\n"
@@ -473,7 +480,8 @@ static uint32_t parse_u32(const char *opt, const char *s)
 	return (uint32_t)v;
 }
 
-enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_NAME, O_LAYERS,
+enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_TRANSFORM,
+       O_NAME, O_LAYERS,
        O_HEADS, O_KV, O_FF, O_CONTEXT, O_LR, O_LR_MIN, O_WARMUP, O_WD, O_CLIP,
        O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED };
 
@@ -484,6 +492,7 @@ int main(int argc, char **argv)
 		{ "resume", 0, 0, O_RESUME },	{ "valid", 1, 0, O_VALID },
 		{ "valid-bytes", 1, 0, O_VALID_BYTES },
 		{ "modality", 1, 0, O_MODALITY }, { "name", 1, 0, O_NAME },
+		{ "transform", 1, 0, O_TRANSFORM },
 		{ "dim", 1, 0, 'd' },		{ "layers", 1, 0, O_LAYERS },
 		{ "heads", 1, 0, O_HEADS },	{ "kv-heads", 1, 0, O_KV },
 		{ "ff", 1, 0, O_FF },		{ "context", 1, 0, O_CONTEXT },
@@ -538,6 +547,14 @@ int main(int argc, char **argv)
 			if (k == 4)
 				btz_die("--modality: unknown modality '%s'", optarg);
 			o.hp.modality = (uint8_t)k;
+			break;
+		}
+		case O_TRANSFORM: {
+			int t = btz_transform_parse(optarg);
+			if (t < 0)
+				btz_die("--transform: unknown layout '%s' (none, "
+				    "swap16 or green)", optarg);
+			o.hp.transform = (uint8_t)t;
 			break;
 		}
 		case O_NAME: o.name = optarg; break;
@@ -635,10 +652,6 @@ int main(int argc, char **argv)
 		snprintf(data_desc + used, sizeof(data_desc) - used, "%s%s",
 			 datasets++ ? ", " : "", base ? base + 1 : argv[i]);
 	}
-	size_t T = o.hp.context, B = o.batch;
-	if (tlen < T + 1)
-		btz_die("training data: %zu bytes, fewer than one window of %zu",
-		    tlen, T + 1);
 	if (o.valid) {
 		append_file(o.valid, &valid, &vlen, &vcap);
 		if (vlen > o.valid_bytes)
@@ -660,6 +673,17 @@ int main(int argc, char **argv)
 			btz_die("%s", err.msg);
 		init_model(fm, o.seed);
 	}
+	/* A resumed run takes the shape and layout of its checkpoint. */
+	size_t T = o.hp.context, B = o.batch;
+	size_t unit = btz_modality_unit(o.hp.modality);
+	if (btz_transform_unit(o.hp.transform) > unit)
+		unit = btz_transform_unit(o.hp.transform);
+	if (tlen < T + 1)
+		btz_die("training data: %zu bytes, fewer than one window of %zu",
+		    tlen, T + 1);
+	btz_transform_forward(o.hp.transform, train, tlen);
+	if (valid)
+		btz_transform_forward(o.hp.transform, valid, vlen);
 	if (btz_fmodel_alloc(&fw, &o.hp, name, data_desc, &err) != BTZ_OK ||
 	    btz_fmodel_alloc(&gr, &o.hp, name, data_desc, &err) != BTZ_OK)
 		btz_die("%s", err.msg);
@@ -684,9 +708,11 @@ int main(int argc, char **argv)
 	if (!o.quiet)
 		fprintf(stderr,
 			"%s: %zu parameters (d %u, %u layers, %u/%u heads, ff %u, "
-			"context %u), %zu training bytes, %zu validation\n",
-			btz_progname, nparams, o.hp.d, o.hp.layers, o.hp.heads,
-			o.hp.kv_heads, o.hp.ff, o.hp.context, tlen, vlen);
+			"context %u, layout %s), %zu training bytes, %zu "
+			"validation\n", btz_progname, nparams, o.hp.d,
+			o.hp.layers, o.hp.heads, o.hp.kv_heads, o.hp.ff,
+			o.hp.context, btz_transform_name(o.hp.transform), tlen,
+			vlen);
 
 	FILE *cf = fopen(curve, o.resume ? "a" : "w");
 	if (cf == NULL)
@@ -701,7 +727,7 @@ int main(int argc, char **argv)
 		(uint64_t)(o.qat_from * (double)o.steps);
 	while (st.step < o.steps && !stop_requested) {
 		int qat = st.step >= qat_step;
-		sample_batch(train, tlen, T, B, &st.rng, tok, tgt);
+		sample_batch(train, tlen, T, B, unit, &st.rng, tok, tgt);
 		memset(gr->arena, 0, np * sizeof(float));
 		double loss = btz_net_step(net, forward_view(fm, fw, qat), tok,
 					   tgt, gr);

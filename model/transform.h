@@ -1,0 +1,41 @@
+/* Layout transforms: exactly invertible byte rewrites a model is trained
+ * on and applied to each model-coded chunk (DESIGN.md, "Layout is part of
+ * the model"). The model file names its transform; the archive needs no
+ * record of its own because the fingerprint pins the model. */
+#ifndef BTZ_MODEL_TRANSFORM_H
+#define BTZ_MODEL_TRANSFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum btz_transform {
+	BTZ_TRANSFORM_NONE = 0,
+	/* 16-bit little-endian samples, high byte first: the model sees a
+	 * sample's coarse value before its noisy low byte. */
+	BTZ_TRANSFORM_SWAP16 = 1,
+	/* RGB pixels as G, R - G, B - G (mod 256): the colour channels,
+	 * which move together, coded as differences from green. */
+	BTZ_TRANSFORM_GREEN = 2,
+};
+#define BTZ_TRANSFORM_MAX 2
+
+/* The name used by btztrain and shown by tools; NULL when unknown. */
+const char *btz_transform_name(unsigned t);
+/* The transform of a name, or -1. */
+int btz_transform_parse(const char *name);
+
+/* Bytes per unit that the transform rewrites as a whole (1, 2 or 3).
+ * A chunk starts on a unit; a trailing partial unit is left as it is. */
+size_t btz_transform_unit(unsigned t);
+
+/* The alignment of a modality's payload and of a model's windows within
+ * it: pixels of 3 bytes, samples of 2, else 1. Windows of a model of that
+ * modality must be a multiple of it, so that every window starts on a
+ * unit, as training windows do. */
+size_t btz_modality_unit(unsigned modality);
+
+/* In place over p[0, n). p must start on a unit. */
+void btz_transform_forward(unsigned t, uint8_t *p, size_t n);
+void btz_transform_inverse(unsigned t, uint8_t *p, size_t n);
+
+#endif

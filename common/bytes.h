@@ -56,8 +56,15 @@ static inline uint64_t btz_get_le64(const uint8_t *p)
 #define BTZ_SUM_OK(a, b) ((a) == (b))
 #endif
 
+/* Marks the few helpers that CUDA device code shares with the CPU. */
+#ifdef __CUDACC__
+#define BTZ_HD __host__ __device__
+#else
+#define BTZ_HD
+#endif
+
 /* floor(sqrt(v)), exactly, in integers. */
-static inline uint64_t btz_isqrt64(uint64_t v)
+static inline BTZ_HD uint64_t btz_isqrt64(uint64_t v)
 {
 	uint64_t r = 0, bit = (uint64_t)1 << 62;
 

@@ -10,6 +10,7 @@
 
 #include "coder/rc.h"
 #include "common/bytes.h"
+#include "model/intops.h"
 #include "model/kernels.h"
 
 struct btz_engine {
@@ -32,33 +33,6 @@ struct btz_engine {
 	uint32_t (*freq)[256];
 };
 
-/* Round half up, by an arithmetic right shift (as GCC and Clang define
- * >> on negative values). */
-static inline int64_t rshift(int64_t x, int32_t s)
-{
-	return s ? (x + ((int64_t)1 << (s - 1))) >> s : x;
-}
-
-static inline int64_t floordiv(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	if (a % b != 0 && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
-/* a / b rounded half up, b > 0. */
-static inline int64_t divr(int64_t a, int64_t b)
-{
-	return floordiv(2 * a + b, 2 * b);
-}
-
-static inline int64_t clamp64(int64_t x, int64_t lo, int64_t hi)
-{
-	return x < lo ? lo : x > hi ? hi : x;
-}
-
 /* rq8 over rows of acc (stride n) into out (stride ostride). */
 static void rq8_rows(const int32_t *acc, size_t rows, size_t n,
 		     const int32_t *mul, int32_t shift, int8_t *out,
@@ -66,49 +40,17 @@ static void rq8_rows(const int32_t *acc, size_t rows, size_t n,
 {
 	for (size_t r = 0; r < rows; r++)
 		for (size_t o = 0; o < n; o++)
-			out[r * ostride + o] = (int8_t)clamp64(
-				rshift((int64_t)acc[r * n + o] * mul[o], shift),
-				-127, 127);
+			out[r * ostride + o] =
+				btz_rq8(acc[r * n + o], mul[o], shift);
 }
 
-/* Layer norm of one row of d residuals into int8. */
-static void layer_norm(const int32_t *r, size_t d, const int32_t *g,
-		       const int32_t *b, int32_t shift, int8_t *out)
-{
-	int64_t sum = 0, mu;
-	uint64_t sq = 0;
-	int64_t sd;
-
-	for (size_t c = 0; c < d; c++)
-		sum += r[c];
-	mu = divr(sum, (int64_t)d);
-	for (size_t c = 0; c < d; c++) {
-		int64_t z = r[c] - mu;
-
-		sq += (uint64_t)(z * z);
-	}
-	sd = (int64_t)btz_isqrt64(sq / d);
-	if (sd < 1)
-		sd = 1;
-	for (size_t c = 0; c < d; c++) {
-		int64_t n = clamp64(divr((r[c] - mu) * 4096, sd),
-				    -(1 << 20), 1 << 20);
-
-		out[c] = (int8_t)clamp64(rshift(n * g[c] + b[c], shift),
-					 -127, 127);
-	}
-}
-
-/* Residual: x * rx + rshift(acc * mul, shift), within +-2^24. */
+/* Residual of one row into r. */
 static void residual(const int8_t *x, const int32_t *acc, size_t d,
 		     int32_t rx, const int32_t *mul, int32_t shift,
 		     int32_t *r)
 {
 	for (size_t c = 0; c < d; c++)
-		r[c] = (int32_t)clamp64(
-			(int64_t)x[c] * rx +
-				rshift((int64_t)acc[c] * mul[c], shift),
-			-(1 << 24), 1 << 24);
+		r[c] = btz_residual(x[c], acc[c], rx, mul[c], shift);
 }
 
 /* Key or value rows of head g of a window: [W][dh], contiguous, so a
@@ -185,9 +127,7 @@ static void attend_tail(struct btz_engine *e, const struct btz_layer *ly,
 			num[c] += part[c];
 	}
 	for (size_t c = 0; c < dh; c++)
-		o[c] = (int8_t)clamp64(
-			divr(num[c] * ((int64_t)1 << ly->ao_shift), z), -127,
-			127);
+		o[c] = btz_att_out(num[c], ly->ao_shift, z);
 }
 
 #define ATT_BLOCK 64
@@ -264,37 +204,6 @@ static int consecutive(size_t nrows, const uint32_t *win, const uint32_t *pos)
 	return nrows >= 2;
 }
 
-/* 256 frequencies totalling 2^24 from one output row. */
-static void freq_from_logits(const struct btz_model *m, const int32_t *l,
-			     uint32_t *freq)
-{
-	uint32_t e[256], emax = 0;
-	uint64_t total = 0, given = 0;
-	int32_t mx = INT32_MIN;
-	int best = 0;
-
-	for (int b = 0; b < 256; b++)
-		if (l[b] > mx)
-			mx = l[b];
-	for (int b = 0; b < 256; b++) {
-		int64_t idx = rshift((int64_t)(mx - l[b]) * m->f_mul,
-				     m->f_shift);
-
-		e[b] = m->exp_out[idx > 1023 ? 1023 : idx];
-		total += e[b];
-		if (e[b] > emax) {
-			emax = e[b];
-			best = b;
-		}
-	}
-	for (int b = 0; b < 256; b++) {
-		freq[b] = 1 + (uint32_t)((uint64_t)e[b] *
-					 (BTZ_RC_TOTAL - 256) / total);
-		given += freq[b];
-	}
-	freq[best] += (uint32_t)(BTZ_RC_TOTAL - given);
-}
-
 void btz_engine_profile(struct btz_engine *e, struct btz_engine_prof *p)
 {
 	e->prof = p;
@@ -323,10 +232,8 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 			return btz_fail(err, BTZ_E_ARG,
 					"engine: row %zu out of range", r);
 		for (size_t c = 0; c < d; c++)
-			e->x[r * d + c] = (int8_t)clamp64(
-				(int)m->tok_emb[tok[r] * d + c] +
-					m->pos_emb[pos[r] * d + c],
-				-127, 127);
+			e->x[r * d + c] = btz_embed(m->tok_emb[tok[r] * d + c],
+						    m->pos_emb[pos[r] * d + c]);
 	}
 	for (size_t l = 0; l < m->hp.layers; l++) {
 		const struct btz_layer *ly = &m->layers[l];
@@ -360,31 +267,30 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x + r * d, e->acc + r * d, d, ly->rx,
 				 ly->mo, ly->so, e->r);
-			layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
-				   e->x1 + r * d);
+			btz_layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
+				       e->x1 + r * d);
 		}
 		GEMM(e, e->x1, nrows, d, ly->w1, F, e->acc);
 		rq8_rows(e->acc, nrows, F, ly->m1, ly->s1, e->a, F);
 		GEMM(e, e->x1, nrows, d, ly->w3, F, e->acc);
 		rq8_rows(e->acc, nrows, F, ly->m3, ly->s3, e->u, F);
 		for (size_t i = 0; i < nrows * F; i++)
-			e->h[i] = (int8_t)clamp64(
-				rshift((int64_t)m->silu[e->a[i] + 128] * e->u[i] *
-					       ly->mh, ly->sh),
-				-127, 127);
+			e->h[i] = btz_swiglu(m->silu[e->a[i] + 128], e->u[i],
+					     ly->mh, ly->sh);
 		GEMM(e, e->h, nrows, F, ly->w2, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x1 + r * d, e->acc + r * d, d, ly->rx2,
 				 ly->m2, ly->s2, e->r);
-			layer_norm(e->r, d, ly->g2, ly->b2, ly->ln2_shift,
-				   e->x + r * d);
+			btz_layer_norm(e->r, d, ly->g2, ly->b2, ly->ln2_shift,
+				       e->x + r * d);
 		}
 	}
 	GEMM(e, e->x, nrows, d, m->wout, 256, e->acc);
 	for (size_t r = 0; r < nrows; r++) {
 		if (logits != NULL)
 			memcpy(logits[r], e->acc + r * 256, sizeof(logits[r]));
-		freq_from_logits(m, e->acc + r * 256, freq[r]);
+		btz_freq_row(e->acc + r * 256, m->f_mul, m->f_shift,
+			     m->exp_out, BTZ_RC_TOTAL, freq[r]);
 	}
 	if (e->prof) {
 		e->prof->total_ns += now_ns() - t_start;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/intops.h"
+
 static void gemm_s8_scalar(const int8_t *X, size_t rows, size_t k,
 			   const int8_t *W, size_t n, int32_t *out)
 {
@@ -38,12 +40,9 @@ uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 				const uint16_t *table, uint16_t *e)
 {
 	uint64_t z = 0;
-	int64_t round = shift ? (int64_t)1 << (shift - 1) : 0;
 
 	for (size_t j = 0; j < n; j++) {
-		int64_t idx = ((int64_t)(mx - s[j]) * mul + round) >> shift;
-
-		e[j] = table[idx > 255 ? 255 : idx];
+		e[j] = btz_att_weight(s[j], mx, mul, shift, table);
 		z += e[j];
 	}
 	return z;

@@ -33,7 +33,7 @@ static const uint8_t btm_magic[8] = { 0x89, 'B', 'T', 'M',
 #define BTM_D_MAX 4096u
 #define BTM_LAYERS_MAX 64u
 #define BTM_HEADS_MAX 64u
-#define BTM_DH_MAX 256u
+#define BTM_DH_MAX BTZ_BTM_DH_MAX
 #define BTM_FF_MAX 16384u
 #define BTM_CONTEXT_MIN 16u
 #define BTM_CONTEXT_MAX 65536u

@@ -10,6 +10,7 @@
 
 #define BTZ_BTM_VERSION 1
 #define BTZ_BTM_START 256 /* the start symbol, token row 256 */
+#define BTZ_BTM_DH_MAX 256u /* widest head, d / H */
 
 struct btz_hparams {
 	uint32_t d, layers, heads, kv_heads, ff, context;

@@ -4,18 +4,22 @@
 #include "model/engine.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "coder/rc.h"
 #include "common/bytes.h"
+#include "model/gpu.h"
 #include "model/intops.h"
 #include "model/kernels.h"
 
 struct btz_engine {
 	const struct btz_model *m;
 	const struct btz_kernels *k;
+	struct btz_gpu *gpu; /* set: the rows run there, not here */
+	const char *gpu_name;
 	struct btz_engine_prof *prof;
 	size_t nwin, max_rows;
 	size_t qd, kvd, wide; /* H*dh, Hkv*dh, widest row of acc */
@@ -204,6 +208,31 @@ static int consecutive(size_t nrows, const uint32_t *win, const uint32_t *pos)
 	return nrows >= 2;
 }
 
+/* Where new engines run (btz_engine_set_device); tools set it once at
+ * startup, before any thread. */
+static enum btz_device engine_device = BTZ_DEVICE_CPU;
+
+void btz_engine_set_device(enum btz_device d)
+{
+	engine_device = d;
+}
+
+enum btz_device btz_engine_device(void)
+{
+	return engine_device;
+}
+
+int btz_cuda_usable(char *why, size_t cap)
+{
+#ifdef HAVE_CUDA
+	return btz_cuda_probe(why, cap);
+#else
+	if (cap > 0)
+		snprintf(why, cap, "this btz was built without CUDA");
+	return 0;
+#endif
+}
+
 void btz_engine_profile(struct btz_engine *e, struct btz_engine_prof *p)
 {
 	e->prof = p;
@@ -211,7 +240,7 @@ void btz_engine_profile(struct btz_engine *e, struct btz_engine_prof *p)
 
 const char *btz_engine_kernel(const struct btz_engine *e)
 {
-	return e->k->name;
+	return e->gpu ? e->gpu_name : e->k->name;
 }
 
 enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
@@ -223,6 +252,16 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 	size_t d = m->hp.d, F = m->hp.ff;
 	uint64_t t_start = e->prof ? now_ns() : 0, t_attn;
 
+	if (e->gpu) {
+		enum btz_status st = btz_gpu_rows(e->gpu, nrows, tok, win, pos,
+						  freq, logits, err);
+
+		if (e->prof) {
+			e->prof->total_ns += now_ns() - t_start;
+			e->prof->rows += nrows;
+		}
+		return st;
+	}
 	if (nrows > e->max_rows)
 		return btz_fail(err, BTZ_E_ARG, "engine: %zu rows, room for %zu",
 				nrows, e->max_rows);
@@ -323,12 +362,37 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	struct btz_engine *e = calloc(1, sizeof(*e));
 	size_t d = m->hp.d, F = m->hp.ff, W = m->hp.context, cache;
 	int ok = e != NULL;
+	/* On a GPU, this side keeps only the predictor's row lists. */
+	size_t cw, cr;
 
 	*out = NULL;
 	if (!ok)
 		return btz_fail(err, BTZ_E_NOMEM, "engine: out of memory");
 	e->m = m;
 	e->k = btz_kernels_select(NULL);
+	if (engine_device != BTZ_DEVICE_CPU) {
+		const struct btz_gpu_ops *ops = &btz_gpu_sim_ops;
+		enum btz_status st;
+
+#ifdef HAVE_CUDA
+		if (engine_device == BTZ_DEVICE_CUDA)
+			ops = &btz_gpu_cuda_ops;
+#else
+		if (engine_device == BTZ_DEVICE_CUDA) {
+			free(e);
+			return btz_fail(err, BTZ_E_UNSUPPORTED,
+					"this btz was built without CUDA");
+		}
+#endif
+		e->gpu_name = ops->name;
+		st = btz_gpu_create(&e->gpu, ops, m, nwin, max_rows, err);
+		if (st != BTZ_OK) {
+			free(e);
+			return st;
+		}
+	}
+	cw = e->gpu ? 0 : nwin;
+	cr = e->gpu ? 0 : max_rows;
 	memcpy(e->exp_att, m->exp_att, 256 * sizeof(uint16_t));
 	e->nwin = nwin;
 	e->max_rows = max_rows;
@@ -340,23 +404,24 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	if (e->wide < 256)
 		e->wide = 256;
 	cache = btz_model_kv_bytes(m) / 2;
-	if (nwin != 0 && cache > SIZE_MAX / 2 / nwin)
+	if (cw != 0 && cache > SIZE_MAX / 2 / cw)
 		ok = 0;
-	e->kc = xcalloc(nwin, cache, &ok);
-	e->vc = xcalloc(nwin, cache, &ok);
-	e->x = xcalloc(max_rows, d, &ok);
-	e->x1 = xcalloc(max_rows, d, &ok);
-	e->q = xcalloc(max_rows, e->qd, &ok);
-	e->o = xcalloc(max_rows, e->qd, &ok);
-	e->a = xcalloc(max_rows, F, &ok);
-	e->u = xcalloc(max_rows, F, &ok);
-	e->h = xcalloc(max_rows, F, &ok);
-	e->acc = xcalloc(max_rows, e->wide * sizeof(int32_t), &ok);
+	e->kc = xcalloc(cw, cache, &ok);
+	e->vc = xcalloc(cw, cache, &ok);
+	e->x = xcalloc(cr, d, &ok);
+	e->x1 = xcalloc(cr, d, &ok);
+	e->q = xcalloc(cr, e->qd, &ok);
+	e->o = xcalloc(cr, e->qd, &ok);
+	e->a = xcalloc(cr, F, &ok);
+	e->u = xcalloc(cr, F, &ok);
+	e->h = xcalloc(cr, F, &ok);
+	e->acc = xcalloc(cr, e->wide * sizeof(int32_t), &ok);
 	e->r = xcalloc(d, sizeof(int32_t), &ok);
-	e->qh = xcalloc(max_rows, m->dh, &ok);
+	e->qh = xcalloc(cr, m->dh, &ok);
 	e->kvrow = xcalloc(1, e->kvd, &ok);
-	e->sblk = xcalloc((size_t)ATT_BLOCK * W, sizeof(int32_t), &ok);
-	e->e = xcalloc(W, sizeof(uint16_t), &ok);
+	e->sblk = xcalloc(e->gpu ? 1 : (size_t)ATT_BLOCK * W, sizeof(int32_t),
+			  &ok);
+	e->e = xcalloc(e->gpu ? 1 : W, sizeof(uint16_t), &ok);
 	e->tok = xcalloc(max_rows, sizeof(*e->tok), &ok);
 	e->win = xcalloc(max_rows, sizeof(*e->win), &ok);
 	e->pos = xcalloc(max_rows, sizeof(*e->pos), &ok);
@@ -374,6 +439,7 @@ void btz_engine_free(struct btz_engine *e)
 {
 	if (e == NULL)
 		return;
+	btz_gpu_free(e->gpu);
 	free(e->kc);
 	free(e->vc);
 	free(e->x);

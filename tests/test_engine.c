@@ -1,5 +1,8 @@
 /* The integer engine: both schedules give the same integers, tables are
- * valid, and golden hashes pin the arithmetic so any drift fails. */
+ * valid, and golden hashes pin the arithmetic so any drift fails; the GPU
+ * engine, on the simulated device and on CUDA where a GPU is, gives the
+ * same integers. "test_engine cuda" runs only the CUDA checks and exits
+ * 77 (skipped) where no GPU answers. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +10,7 @@
 #include <xxhash.h>
 
 #include "model/engine.h"
+#include "model/gpu.h"
 #include "model/kernels.h"
 #include "tests/check.h"
 
@@ -188,11 +192,60 @@ static uint64_t test_coding(const struct btz_model *m)
 	return h;
 }
 
-int main(void)
+/* The models other than the golden one, and their CPU hashes. */
+struct other {
+	struct btz_model *m;
+	uint64_t hl, hf, hc;
+};
+
+/* Engines on device dev give the CPU's integers for every model. */
+static void test_device(enum btz_device dev, const char *name,
+			const struct btz_model *m, struct other *o, size_t no)
+{
+	uint64_t hl, hf, hc;
+
+	btz_engine_set_device(dev);
+	test_schedules(m, &hl, &hf);
+	hc = test_coding(m);
+	printf("device %s: logits %016" PRIx64 " coded %016" PRIx64 "\n", name,
+	       hl, hc);
+	CHECK_EQ(hl, GOLDEN_LOGITS);
+	CHECK_EQ(hf, GOLDEN_FREQ);
+	CHECK_EQ(hc, GOLDEN_CODED);
+	for (size_t i = 0; i < no; i++) {
+		test_schedules(o[i].m, &hl, &hf);
+		hc = test_coding(o[i].m);
+		CHECK_EQ(hl, o[i].hl);
+		CHECK_EQ(hf, o[i].hf);
+		CHECK_EQ(hc, o[i].hc);
+	}
+	btz_engine_set_device(BTZ_DEVICE_CPU);
+}
+
+int main(int argc, char **argv)
 {
 	struct btz_model *m = gen(1, 64, 2, 8, 2, 256, 64);
-	struct btz_model *full = gen(2, 32, 1, 8, 8, 128, 32);
+	/* As many key/value heads as heads; and odd widths (dh = 5, a
+	 * key/value row of 10, ff 100) that cuBLAS's int8 products refuse,
+	 * so the GPU engine's own product kernel runs too. */
+	struct other o[2] = { { gen(2, 32, 1, 8, 8, 128, 32), 0, 0, 0 },
+			      { gen(3, 40, 2, 8, 2, 100, 48), 0, 0, 0 } };
 	uint64_t hl, hf, hc;
+	char why[256];
+	int cuda_only = argc > 1 && strcmp(argv[1], "cuda") == 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		test_schedules(o[i].m, &o[i].hl, &o[i].hf);
+		o[i].hc = test_coding(o[i].m);
+	}
+	if (cuda_only) {
+		if (!btz_cuda_usable(why, sizeof(why))) {
+			printf("test_engine cuda: skipped: %s\n", why);
+			return 77;
+		}
+		test_device(BTZ_DEVICE_CUDA, "cuda", m, o, 2);
+		goto done;
+	}
 
 	test_schedules(m, &hl, &hf);
 	hc = test_coding(m);
@@ -219,11 +272,11 @@ int main(void)
 		CHECK_EQ(hc, GOLDEN_CODED);
 	}
 	unsetenv("BTZ_KERNEL");
-	/* A model with as many key/value heads as heads. */
-	test_schedules(full, &hl, &hf);
-	test_coding(full);
+	test_device(BTZ_DEVICE_SIM, "sim", m, o, 2);
+done:
 	btz_model_free(m);
-	btz_model_free(full);
+	for (size_t i = 0; i < 2; i++)
+		btz_model_free(o[i].m);
 	if (failures) {
 		fprintf(stderr, "test_engine: %d checks failed\n", failures);
 		return 1;

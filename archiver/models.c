@@ -7,8 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "archiver/cli.h"
 #include "common/bytes.h"
 #include "model/engine.h"
+#include "model/gpu.h"
 #include "model/transform.h"
 
 static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
@@ -52,6 +54,47 @@ static enum btz_status mm_decode(void *ctx, const uint8_t *in, size_t n,
 	BTZ_TRY(btz_predict_decode(&mm->pred, in, n, out, raw, err));
 	btz_transform_inverse(mm->model->hp.transform, out, raw);
 	return BTZ_OK;
+}
+
+enum btz_device_choice btz_device_arg(const char *s)
+{
+	if (strcmp(s, "auto") == 0)
+		return BTZ_RUN_AUTO;
+	if (strcmp(s, "cpu") == 0)
+		return BTZ_RUN_CPU;
+	if (strcmp(s, "cuda") != 0)
+		btz_die("--device: '%s' is not cpu, cuda or auto", s);
+	return BTZ_RUN_CUDA;
+}
+
+void btz_device_choose(enum btz_device_choice want)
+{
+	char why[256];
+
+	if (want == BTZ_RUN_CPU) {
+		btz_engine_set_device(BTZ_DEVICE_CPU);
+		return;
+	}
+	/* For the tests: the GPU engine on its simulated device, so that
+	 * machines without a GPU check the tools' GPU path end to end. */
+	if (want == BTZ_RUN_CUDA && getenv("BTZ_GPU_SIM") != NULL &&
+	    strcmp(getenv("BTZ_GPU_SIM"), "1") == 0) {
+		btz_engine_set_device(BTZ_DEVICE_SIM);
+		if (btz_verbose)
+			btz_note("models run on the simulated GPU (BTZ_GPU_SIM)");
+		return;
+	}
+	if (btz_cuda_usable(why, sizeof(why))) {
+		btz_engine_set_device(BTZ_DEVICE_CUDA);
+		if (btz_verbose)
+			btz_note("models run on the GPU (CUDA)");
+		return;
+	}
+	if (want == BTZ_RUN_CUDA)
+		btz_die("--device=cuda: %s", why);
+	btz_engine_set_device(BTZ_DEVICE_CPU);
+	if (btz_verbose)
+		btz_note("models run on the CPU: %s", why);
 }
 
 void btz_model_method_init(struct btz_model_method *mm, struct btz_model *m,

@@ -18,6 +18,17 @@ struct btz_model_method {
 	struct btz_method method;
 };
 
+/* --device: where the models run. */
+enum btz_device_choice { BTZ_RUN_AUTO, BTZ_RUN_CPU, BTZ_RUN_CUDA };
+
+/* The choice a --device argument names; anything else is fatal. */
+enum btz_device_choice btz_device_arg(const char *s);
+/* Sets where engines run, once the tool knows it will use a model: auto
+ * takes a GPU that answers and otherwise the CPU, with a note under -v;
+ * cuda without a usable GPU is fatal. The archives are the same either
+ * way. */
+void btz_device_choose(enum btz_device_choice want);
+
 /* Wraps a loaded model as method id 0x80 + k. */
 void btz_model_method_init(struct btz_model_method *mm, struct btz_model *m,
 			   unsigned k);

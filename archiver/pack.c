@@ -653,6 +653,8 @@ static void usage(FILE *f)
 "  -e, --extreme         LZMA2 extreme variant (slower, a little smaller)\n"
 "      --model=PATH      code chunks of its modality with this model (.btm)\n"
 "      --no-default-models  use no model but those given with --model\n"
+"      --device=WHERE    run models on cpu, cuda or auto (default: a GPU\n"
+"                        if one answers); the archive is the same\n"
 "      --modality=MOD    treat every file as MOD: text, image, audio or other\n"
 "                        (raw pixels or samples: the whole file is payload)\n"
 "  -T, --threads=N       worker threads, 0 = one per CPU (default)\n"
@@ -689,13 +691,14 @@ static char *default_output(const char *path)
 int main(int argc, char **argv)
 {
 	enum { OPT_FROM_TAR = 256, OPT_CHUNK, OPT_MODEL, OPT_MODALITY,
-	       OPT_NO_DEFAULTS };
+	       OPT_NO_DEFAULTS, OPT_DEVICE };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "from-tar", required_argument, NULL, OPT_FROM_TAR },
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "extreme", no_argument, NULL, 'e' },
 		{ "model", required_argument, NULL, OPT_MODEL },
+		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "no-default-models", no_argument, NULL, OPT_NO_DEFAULTS },
 		{ "modality", required_argument, NULL, OPT_MODALITY },
 		{ "threads", required_argument, NULL, 'T' },
@@ -713,6 +716,7 @@ int main(int argc, char **argv)
 	const char *output = NULL, *from_tar = NULL, *model_paths[4];
 	size_t nmodel_paths = 0;
 	int no_defaults = 0;
+	enum btz_device_choice device = BTZ_RUN_AUTO;
 	char *defout = NULL;
 	int threads = btz_online_cpus(), force = 0, c;
 	uint64_t chunk = DEFAULT_CHUNK, total = 0;
@@ -734,6 +738,7 @@ int main(int argc, char **argv)
 				btz_die("--chunk-size: '%s' is not a size from "
 					"64K to 64M", optarg);
 			break;
+		case OPT_DEVICE: device = btz_device_arg(optarg); break;
 		case OPT_MODEL:
 			if (nmodel_paths == 4)
 				btz_die("--model: at most one model per "
@@ -827,6 +832,8 @@ int main(int argc, char **argv)
 		add_model(&pk, model_paths[k]);
 	if (!no_defaults)
 		add_default_models(&pk);
+	if (pk.nmodels > 0)
+		btz_device_choose(device);
 	pk.cur_limit = limit_for(&pk, BTZ_MOD_OTHER);
 	t0 = btz_now();
 	btz_progress_start(&pk.prog, "btzpack", total);

@@ -107,14 +107,16 @@ static size_t member_chunks(const struct btz_index *ix,
 	return c;
 }
 
-/* Loads every model that the chunks to be decoded use, by fingerprint;
- * a missing one is an error before anything is written. */
-static void load_models(struct unpacker *u, char *const *paths,
-			size_t npaths)
+/* Loads every model that the chunks to be decoded use, by fingerprint,
+ * and returns how many; a missing one is an error before anything is
+ * written. */
+static size_t load_models(struct unpacker *u, char *const *paths,
+			  size_t npaths)
 {
 	const struct btz_index *ix = &u->r.ix;
 	unsigned char used[BTZ_MODELS_MAX] = { 0 };
 	struct btz_error err;
+	size_t loaded = 0;
 
 	for (size_t i = 0; i < ix->nmembers; i++) {
 		size_t c, end;
@@ -141,7 +143,9 @@ static void load_models(struct unpacker *u, char *const *paths,
 			btz_die("%s: %s", u->name, err.msg);
 		btz_model_method_init(&u->models[k], m, (unsigned)k);
 		u->ms.by_id[BTZ_METHOD_MODEL0 + k] = &u->models[k].method;
+		loaded++;
 	}
+	return loaded;
 }
 
 /* Marks the members named by args (a directory selects its contents). */
@@ -695,6 +699,8 @@ static void usage(FILE *f)
 "  -f, --force           overwrite existing files\n"
 "  -k, --keep            keep the archive (always)\n"
 "      --model=PATH      where to find models the archive names\n"
+"      --device=WHERE    run models on cpu, cuda or auto (default: a GPU\n"
+"                        if one answers)\n"
 "  -T, --threads=N       worker threads, 0 = one per CPU (default)\n"
 "  -v, --verbose         progress on a terminal; -l: long listing, and\n"
 "                        given twice, each chunk\n"
@@ -708,7 +714,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_TO_TAR = 256, OPT_MODEL };
+	enum { OPT_TO_TAR = 256, OPT_MODEL, OPT_DEVICE };
 	static const struct option longopts[] = {
 		{ "directory", required_argument, NULL, 'C' },
 		{ "stdout", no_argument, NULL, 'c' },
@@ -720,6 +726,7 @@ int main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "keep", no_argument, NULL, 'k' },
 		{ "model", required_argument, NULL, OPT_MODEL },
+		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -733,6 +740,7 @@ int main(int argc, char **argv)
 	const char *dir = NULL, *tar_dest = NULL;
 	char *model_paths[16];
 	size_t nmodel_paths = 0;
+	enum btz_device_choice device = BTZ_RUN_AUTO;
 	const char *archive = "-";
 	int threads = btz_online_cpus(), force = 0, absolute = 0, c, fd;
 	int nmodes = 0;
@@ -751,6 +759,7 @@ int main(int argc, char **argv)
 		case 'P': absolute = 1; break;
 		case 'f': force = 1; break;
 		case 'k': break;
+		case OPT_DEVICE: device = btz_device_arg(optarg); break;
 		case OPT_MODEL:
 			if (nmodel_paths == 16)
 				btz_die("--model: at most 16 times");
@@ -792,7 +801,8 @@ int main(int argc, char **argv)
 		list(&u);
 		goto out;
 	}
-	load_models(&u, model_paths, nmodel_paths);
+	if (load_models(&u, model_paths, nmodel_paths) > 0)
+		btz_device_choose(device);
 	u.pool = btz_pool_create(threads);
 	u.nring = 2 * (size_t)threads + 1;
 	if (u.pool == NULL)

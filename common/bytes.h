@@ -137,7 +137,7 @@ struct btz_rd {
 
 static inline void btz_rd_init(struct btz_rd *r, const void *p, size_t len)
 {
-	r->p = p;
+	r->p = (const uint8_t *)p;
 	r->len = len;
 	r->pos = 0;
 	r->ok = 1;

@@ -1,0 +1,22 @@
+#!/bin/sh
+# On a machine with a usable NVIDIA GPU: the CUDA engine's integers equal
+# the CPU's (test_engine cuda) and its archives are the CPU's byte for byte
+# (tests/device.sh with the real device). Skipped (77) where no GPU
+# answers; --device=cuda then fails clearly.
+set -eu
+. "$top_srcdir/tests/lib.sh"
+st=0
+"$top_builddir/tests/test_engine" cuda >engine.log 2>&1 || st=$?
+cat engine.log
+if [ "$st" = 77 ]; then
+	"$top_builddir/tests/mkmodel" t.btm 1 32 1 8 2 128 64 0 >/dev/null
+	printf 'some text' >in.txt
+	expect_status 1 "$BTZPACK" -q --device=cuda --model=t.btm -o a.btz in.txt
+	expect_err "--device=cuda: "
+	no_file a.btz
+	exit 77
+fi
+[ "$st" = 0 ] || fail "test_engine cuda failed"
+BTZ_DEVICE_TEST=cuda
+unset BTZ_GPU_SIM
+. "$top_srcdir/tests/device.sh"

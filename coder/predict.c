@@ -112,9 +112,9 @@ static enum btz_status table_cum(const uint32_t freq[256], uint32_t cum[257],
 	return BTZ_OK;
 }
 
-/* The encoder's fast path: each window predicted in one pass, keeping
- * only each byte's interval (8 bytes per byte), then coded in the same
- * lockstep order a decoder will use. */
+/* The encoder's fast path: the windows predicted by whole passes,
+ * keeping only each byte's interval (8 bytes per byte), then coded in the
+ * same lockstep order a decoder will use. */
 static enum btz_status encode_by_window(const struct btz_predictor *pred,
 					const uint8_t *in, size_t n,
 					uint8_t *out, size_t cap,
@@ -131,16 +131,11 @@ static enum btz_status encode_by_window(const struct btz_predictor *pred,
 	if (sym == NULL)
 		return btz_fail(err, BTZ_E_NOMEM, "predictor: out of memory");
 	if (pred->begin != NULL) {
-		s = pred->begin(pred->ctx, 1, &run, err);
+		s = pred->begin(pred->ctx, nwin, &run, err);
 		begun = s == BTZ_OK;
 	}
-	for (size_t i = 0; i < nwin && s == BTZ_OK; i++) {
-		s = pred->predict_window(pred->ctx, run, in + i * w,
-					 i + 1 < nwin ? w : last, sym + i * w,
-					 err);
-		if (s != BTZ_OK)
-			btz_fail_prefix(err, "predictor, window %zu", i);
-	}
+	if (s == BTZ_OK)
+		s = pred->predict_chunk(pred->ctx, run, in, n, sym, err);
 	if (begun && pred->end != NULL)
 		pred->end(pred->ctx, run);
 	if (s != BTZ_OK)
@@ -183,7 +178,7 @@ enum btz_status btz_predict_encode(const struct btz_predictor *pred,
 	*out_size = 0;
 	if (n == 0)
 		return BTZ_OK; /* an empty stream flushes to 0 bytes */
-	if (pred != NULL && pred->predict_window != NULL && pred->window > 0)
+	if (pred != NULL && pred->predict_chunk != NULL && pred->window > 0)
 		return encode_by_window(pred, in, n, out, cap, out_size, err);
 	s = run_open(&pr, pred, in, n, err);
 	if (s != BTZ_OK)

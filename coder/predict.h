@@ -46,14 +46,15 @@ struct btz_predictor {
 	/* Optional: frees run (called whenever begin succeeded). */
 	void (*end)(void *ctx, void *run);
 	/* Optional, for encoders, whose windows are known in full: fills
-	 * sym[t] = { cumulative frequency below window[t], frequency of
-	 * window[t] } for every t < n of one window, exactly as predict()
-	 * would, in one pass. The run comes from begin(ctx, 1, ...) and is
-	 * reused window after window. */
-	enum btz_status (*predict_window)(void *ctx, void *run,
-					  const uint8_t *window, size_t n,
-					  uint32_t (*sym)[2],
-					  struct btz_error *err);
+	 * sym[t] = { cumulative frequency below in[t], frequency of in[t] }
+	 * for every t < n of in[0, n) cut into windows of `window` bytes
+	 * (the last may be shorter), each from a fresh start, exactly as
+	 * predict() would. The run comes from begin(ctx, nwin, ...) for those
+	 * windows; a predictor may run them all at once (a GPU does). */
+	enum btz_status (*predict_chunk)(void *ctx, void *run,
+					 const uint8_t *in, size_t n,
+					 uint32_t (*sym)[2],
+					 struct btz_error *err);
 };
 
 /* Codes in[0, n) into out[0, cap) and stores the coded size. BTZ_E_BUF

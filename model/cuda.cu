@@ -212,7 +212,8 @@ static enum btz_status c_launch(void *ctx, enum gk_id id, size_t n,
 {
 	struct cuda_ctx *c = (struct cuda_ctx *)ctx;
 	/* Attention and row kernels keep arrays per thread: smaller blocks. */
-	unsigned threads = id == GK_ATTEND || id == GK_NORM || id == GK_FREQ
+	unsigned threads = id == GK_ATTEND || id == GK_NORM || id == GK_FREQ ||
+					   id == GK_SYM
 				   ? 64 : 256;
 	size_t blocks = (n + threads - 1) / threads;
 	cudaError_t e;
@@ -225,7 +226,7 @@ static enum btz_status c_launch(void *ctx, enum gk_id id, size_t n,
 		gk_kernel<ID><<<(unsigned)blocks, threads, 0, c->stream>>>(n, *a); \
 		break;
 		GK(GK_EMBED) GK(GK_RQ8) GK(GK_KVPUT) GK(GK_ATTEND) GK(GK_RESID)
-		GK(GK_NORM) GK(GK_SWIGLU) GK(GK_FREQ) GK(GK_GEMM)
+		GK(GK_NORM) GK(GK_SWIGLU) GK(GK_FREQ) GK(GK_GEMM) GK(GK_SYM)
 #undef GK
 	}
 	e = cudaGetLastError();

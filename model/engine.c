@@ -338,6 +338,34 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 	return BTZ_OK;
 }
 
+enum btz_status btz_engine_rows_sym(struct btz_engine *e, size_t nrows,
+				    const uint16_t *tok, const uint32_t *win,
+				    const uint32_t *pos, const uint8_t *tgt,
+				    uint32_t (*sym)[2], struct btz_error *err)
+{
+	if (e->gpu) {
+		uint64_t t0 = e->prof ? now_ns() : 0;
+		enum btz_status st = btz_gpu_rows_sym(e->gpu, nrows, tok, win,
+						      pos, tgt, sym, err);
+
+		if (e->prof) {
+			e->prof->total_ns += now_ns() - t0;
+			e->prof->rows += nrows;
+		}
+		return st;
+	}
+	BTZ_TRY(btz_engine_rows(e, nrows, tok, win, pos, e->freq, NULL, err));
+	for (size_t r = 0; r < nrows; r++) {
+		uint32_t lo = 0;
+
+		for (unsigned b = 0; b < tgt[r]; b++)
+			lo += e->freq[r][b];
+		sym[r][0] = lo;
+		sym[r][1] = e->freq[r][tgt[r]];
+	}
+	return BTZ_OK;
+}
+
 size_t btz_model_kv_bytes(const struct btz_model *m)
 {
 	return 2 * (size_t)m->hp.layers * m->hp.context * m->hp.kv_heads *
@@ -467,8 +495,12 @@ static enum btz_status pred_begin(void *ctx, size_t nwin, void **run,
 				  struct btz_error *err)
 {
 	const struct btz_model *m = ctx;
-	size_t rows = nwin > m->hp.context ? nwin : m->hp.context;
+	size_t W = m->hp.context, rows = nwin > W ? nwin : W;
 
+	/* A GPU takes a whole chunk, every window of it, as one call. */
+	if (engine_device != BTZ_DEVICE_CPU && nwin <= SIZE_MAX / W &&
+	    nwin * W > rows)
+		rows = nwin * W;
 	return btz_engine_create((struct btz_engine **)run, m, nwin, rows,
 				 err);
 }
@@ -497,27 +529,30 @@ static enum btz_status pred_predict(void *ctx, void *run,
 			       err);
 }
 
-static enum btz_status pred_window(void *ctx, void *run,
-				   const uint8_t *window, size_t n,
-				   uint32_t (*sym)[2], struct btz_error *err)
+/* The chunk's windows as rows, as many whole windows a call as the
+ * engine takes: one on the CPU (a consecutive block, attend_block's
+ * case), all of them on a GPU. */
+static enum btz_status pred_chunk(void *ctx, void *run, const uint8_t *in,
+				  size_t n, uint32_t (*sym)[2],
+				  struct btz_error *err)
 {
 	struct btz_engine *e = run;
+	size_t W = e->m->hp.context;
+	size_t per = e->gpu ? e->max_rows / W * W : W;
 
 	(void)ctx;
-	for (size_t t = 0; t < n; t++) {
-		e->tok[t] = t == 0 ? BTZ_BTM_START : window[t - 1];
-		e->win[t] = 0;
-		e->pos[t] = (uint32_t)t;
-	}
-	BTZ_TRY(btz_engine_rows(e, n, e->tok, e->win, e->pos, e->freq, NULL,
-				err));
-	for (size_t t = 0; t < n; t++) {
-		uint32_t lo = 0;
+	for (size_t t0 = 0; t0 < n; t0 += per) {
+		size_t k = n - t0 < per ? n - t0 : per;
 
-		for (unsigned b = 0; b < window[t]; b++)
-			lo += e->freq[t][b];
-		sym[t][0] = lo;
-		sym[t][1] = e->freq[t][window[t]];
+		for (size_t t = 0; t < k; t++) {
+			size_t at = t0 + t, p = at % W;
+
+			e->tok[t] = p == 0 ? BTZ_BTM_START : in[at - 1];
+			e->win[t] = (uint32_t)(at / W);
+			e->pos[t] = (uint32_t)p;
+		}
+		BTZ_TRY(btz_engine_rows_sym(e, k, e->tok, e->win, e->pos,
+					    in + t0, sym + t0, err));
 	}
 	return BTZ_OK;
 }
@@ -530,7 +565,7 @@ struct btz_predictor btz_model_predictor(const struct btz_model *m)
 		.begin = pred_begin,
 		.predict = pred_predict,
 		.end = pred_end,
-		.predict_window = pred_window,
+		.predict_chunk = pred_chunk,
 	};
 }
 

@@ -30,6 +30,14 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				const uint32_t *pos, uint32_t (*freq)[256],
 				int32_t (*logits)[256], struct btz_error *err);
 
+/* As btz_engine_rows, but keeps of each row only the coder's interval
+ * for the byte that follows, tgt[r]: sym[r] = { frequencies below it, its
+ * frequency } (what an encoder needs: 8 bytes a row, not 1 KiB). */
+enum btz_status btz_engine_rows_sym(struct btz_engine *e, size_t nrows,
+				    const uint16_t *tok, const uint32_t *win,
+				    const uint32_t *pos, const uint8_t *tgt,
+				    uint32_t (*sym)[2], struct btz_error *err);
+
 /* Bits the coder would spend on data[0, len) split into consecutive
  * windows of the model's context (the last may be shorter): the sum of
  * −log2(freq / 2^24) of the true bytes. A measurement for trainers and

@@ -30,7 +30,8 @@ struct btz_gpu {
 	int8_t *x, *x1, *q, *o, *a, *u, *h;
 	int32_t *acc, *res;
 	uint16_t *tok;
-	uint32_t *win, *pos, *freq;
+	uint8_t *tgt;
+	uint32_t *win, *pos, *freq, *sym;
 	void **owned; /* every allocation, for btz_gpu_free */
 	size_t nowned;
 };
@@ -141,6 +142,8 @@ static enum btz_status setup(struct btz_gpu *g, struct btz_error *err)
 	BTZ_TRY(dalloc(g, &g->win, R, sizeof(uint32_t), err));
 	BTZ_TRY(dalloc(g, &g->pos, R, sizeof(uint32_t), err));
 	BTZ_TRY(dalloc(g, &g->freq, R * 256, sizeof(uint32_t), err));
+	BTZ_TRY(dalloc(g, &g->tgt, R, 1, err));
+	BTZ_TRY(dalloc(g, &g->sym, R * 2, sizeof(uint32_t), err));
 	return BTZ_OK;
 }
 
@@ -305,10 +308,10 @@ static enum btz_status layer(struct btz_gpu *g, size_t l, size_t rows,
 			  s->ln2_shift, g->x, err);
 }
 
-enum btz_status btz_gpu_rows(struct btz_gpu *g, size_t rows,
-			     const uint16_t *tok, const uint32_t *win,
-			     const uint32_t *pos, uint32_t (*freq)[256],
-			     int32_t (*logits)[256], struct btz_error *err)
+/* Every row through the network to its frequencies, left on the device. */
+static enum btz_status forward(struct btz_gpu *g, size_t rows,
+			       const uint16_t *tok, const uint32_t *win,
+			       const uint32_t *pos, struct btz_error *err)
 {
 	const struct btz_model *m = g->m;
 	size_t d = m->hp.d;
@@ -322,8 +325,6 @@ enum btz_status btz_gpu_rows(struct btz_gpu *g, size_t rows,
 		    pos[r] >= m->hp.context)
 			return btz_fail(err, BTZ_E_ARG,
 					"engine: row %zu out of range", r);
-	if (rows == 0)
-		return BTZ_OK;
 	BTZ_TRY(g->ops->put(g->ctx, g->tok, tok, rows * sizeof(*tok), err));
 	BTZ_TRY(g->ops->put(g->ctx, g->win, win, rows * sizeof(*win), err));
 	BTZ_TRY(g->ops->put(g->ctx, g->pos, pos, rows * sizeof(*pos), err));
@@ -343,9 +344,40 @@ enum btz_status btz_gpu_rows(struct btz_gpu *g, size_t rows,
 	a.total = BTZ_RC_TOTAL;
 	a.freq = g->freq;
 	RUN(GK_FREQ, rows, a);
+	return BTZ_OK;
+}
+
+enum btz_status btz_gpu_rows(struct btz_gpu *g, size_t rows,
+			     const uint16_t *tok, const uint32_t *win,
+			     const uint32_t *pos, uint32_t (*freq)[256],
+			     int32_t (*logits)[256], struct btz_error *err)
+{
+	if (rows == 0)
+		return BTZ_OK;
+	BTZ_TRY(forward(g, rows, tok, win, pos, err));
 	if (logits != NULL)
 		BTZ_TRY(g->ops->get(g->ctx, logits, g->acc,
 				    rows * 256 * sizeof(int32_t), err));
 	return g->ops->get(g->ctx, freq, g->freq,
 			   rows * 256 * sizeof(uint32_t), err);
+}
+
+enum btz_status btz_gpu_rows_sym(struct btz_gpu *g, size_t rows,
+				 const uint16_t *tok, const uint32_t *win,
+				 const uint32_t *pos, const uint8_t *tgt,
+				 uint32_t (*sym)[2], struct btz_error *err)
+{
+	struct gk_args a;
+
+	if (rows == 0)
+		return BTZ_OK;
+	BTZ_TRY(forward(g, rows, tok, win, pos, err));
+	BTZ_TRY(g->ops->put(g->ctx, g->tgt, tgt, rows, err));
+	a = base_args(g);
+	a.freq = g->freq;
+	a.tgt = g->tgt;
+	a.out32 = (int32_t *)g->sym;
+	RUN(GK_SYM, rows, a);
+	return g->ops->get(g->ctx, sym, g->sym, rows * 2 * sizeof(uint32_t),
+			   err);
 }

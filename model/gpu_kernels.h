@@ -23,6 +23,7 @@ enum gk_id {
 	GK_SWIGLU, /* n = rows·F: h = silu(a)·u */
 	GK_FREQ,   /* n = rows: 256 frequencies from acc */
 	GK_GEMM,   /* n = rows·ncol: acc = x·W^T, for shapes cuBLAS refuses */
+	GK_SYM,    /* n = rows: the coder's interval of byte tgt[r] */
 };
 
 /* Everything a kernel may read: device pointers and scalars. Each kernel
@@ -42,6 +43,7 @@ struct gk_args {
 	const uint16_t *att_table;
 	const int16_t *silu;
 	const uint32_t *exp_out;
+	const uint8_t *tgt;
 	int8_t *out8;
 	int32_t *out32;
 	uint32_t *freq;
@@ -142,6 +144,16 @@ static inline BTZ_HD void gk_run(enum gk_id id, size_t i,
 		btz_freq_row(a->acc + i * 256, a->f_mul, a->f_shift,
 			     a->exp_out, a->total, a->freq + i * 256);
 		break;
+	case GK_SYM: {
+		const uint32_t *f = a->freq + i * 256;
+		uint32_t lo = 0;
+
+		for (unsigned b = 0; b < a->tgt[i]; b++)
+			lo += f[b];
+		a->out32[2 * i] = (int32_t)lo;
+		a->out32[2 * i + 1] = (int32_t)f[a->tgt[i]];
+		break;
+	}
 	case GK_GEMM:
 		r = i / a->ncol;
 		c = i % a->ncol;

@@ -170,7 +170,7 @@ static uint64_t test_coding(const struct btz_model *m)
 	uint64_t h;
 
 	text(in, n, 99);
-	q.predict_window = NULL;
+	q.predict_chunk = NULL;
 	CHECK_EQ(btz_predict_encode(&p, in, n, out, 2 * n, &got, &err),
 		 BTZ_OK);
 	CHECK_EQ(btz_predict_encode(&q, in, n, out2, 2 * n, &got2, &err),

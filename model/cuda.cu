@@ -90,6 +90,12 @@ extern "C" int btz_cuda_probe(char *why, size_t cap)
 	int n = 0;
 	cudaError_t e = cudaGetDeviceCount(&n);
 
+	if (e == cudaErrorInsufficientDriver) {
+		/* Also what a machine with no NVIDIA driver at all says. */
+		snprintf(why, cap, "no NVIDIA driver for CUDA %d.%d",
+			 CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
+		return 0;
+	}
 	if (e != cudaSuccess) {
 		snprintf(why, cap, "no CUDA device (%s)", cudaGetErrorString(e));
 		return 0;

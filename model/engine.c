@@ -19,6 +19,7 @@ struct btz_engine {
 	const struct btz_model *m;
 	const struct btz_kernels *k;
 	struct btz_gpu *gpu; /* set: the rows run there, not here */
+	void **pk;           /* packed weights (NULL entries: unpacked) */
 	const char *gpu_name;
 	struct btz_engine_prof *prof;
 	size_t nwin, max_rows;
@@ -87,11 +88,18 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A kernel call, timed when profiling. */
-#define GEMM(e, ...)                                                         \
+/* A product by weight matrix i (7 a layer, then the output's): from its
+ * panels packed once at creation where the kernel table packs, timed when
+ * profiling. */
+#define PK_PER_LAYER 7
+#define GEMM(e, i, X, rows, kk, W, n, out)                                   \
 	do {                                                                 \
 		uint64_t t0_ = (e)->prof ? now_ns() : 0;                     \
-		(e)->k->gemm_s8(__VA_ARGS__);                                \
+		if ((e)->pk != NULL && (e)->pk[i] != NULL)                   \
+			(e)->k->gemm_packed(X, rows, kk, W, (e)->pk[i], n,   \
+					    out);                            \
+		else                                                         \
+			(e)->k->gemm_s8(X, rows, kk, W, n, out);             \
 		if ((e)->prof)                                               \
 			(e)->prof->gemm_ns += now_ns() - t0_;                \
 	} while (0)
@@ -277,17 +285,19 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 	for (size_t l = 0; l < m->hp.layers; l++) {
 		const struct btz_layer *ly = &m->layers[l];
 
-		GEMM(e, e->x, nrows, d, ly->wq, e->qd, e->acc);
+		size_t pi = l * PK_PER_LAYER;
+
+		GEMM(e, pi, e->x, nrows, d, ly->wq, e->qd, e->acc);
 		rq8_rows(e->acc, nrows, e->qd, ly->mq, ly->sq, e->q, e->qd);
 		/* Keys and values of every row enter the caches before any
 		 * row attends: a window's later rows see its earlier ones. */
-		GEMM(e, e->x, nrows, d, ly->wk, e->kvd, e->acc);
+		GEMM(e, pi + 1, e->x, nrows, d, ly->wk, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mk, ly->sk,
 				 e->kvrow, 0);
 			cache_put(e, e->kc, l, win[r], pos[r], e->kvrow);
 		}
-		GEMM(e, e->x, nrows, d, ly->wv, e->kvd, e->acc);
+		GEMM(e, pi + 2, e->x, nrows, d, ly->wv, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mv, ly->sv,
 				 e->kvrow, 0);
@@ -302,21 +312,21 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				       pos[r], e->o + r * e->qd);
 		if (e->prof)
 			e->prof->attn_ns += now_ns() - t_attn;
-		GEMM(e, e->o, nrows, e->qd, ly->wo, d, e->acc);
+		GEMM(e, pi + 3, e->o, nrows, e->qd, ly->wo, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x + r * d, e->acc + r * d, d, ly->rx,
 				 ly->mo, ly->so, e->r);
 			btz_layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
 				       e->x1 + r * d);
 		}
-		GEMM(e, e->x1, nrows, d, ly->w1, F, e->acc);
+		GEMM(e, pi + 4, e->x1, nrows, d, ly->w1, F, e->acc);
 		rq8_rows(e->acc, nrows, F, ly->m1, ly->s1, e->a, F);
-		GEMM(e, e->x1, nrows, d, ly->w3, F, e->acc);
+		GEMM(e, pi + 5, e->x1, nrows, d, ly->w3, F, e->acc);
 		rq8_rows(e->acc, nrows, F, ly->m3, ly->s3, e->u, F);
 		for (size_t i = 0; i < nrows * F; i++)
 			e->h[i] = btz_swiglu(m->silu[e->a[i] + 128], e->u[i],
 					     ly->mh, ly->sh);
-		GEMM(e, e->h, nrows, F, ly->w2, d, e->acc);
+		GEMM(e, pi + 6, e->h, nrows, F, ly->w2, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x1 + r * d, e->acc + r * d, d, ly->rx2,
 				 ly->m2, ly->s2, e->r);
@@ -324,7 +334,8 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				       e->x + r * d);
 		}
 	}
-	GEMM(e, e->x, nrows, d, m->wout, 256, e->acc);
+	GEMM(e, m->hp.layers * PK_PER_LAYER, e->x, nrows, d, m->wout, 256,
+	     e->acc);
 	for (size_t r = 0; r < nrows; r++) {
 		if (logits != NULL)
 			memcpy(logits[r], e->acc + r * 256, sizeof(logits[r]));
@@ -381,6 +392,32 @@ static void *xcalloc(size_t n, size_t size, int *ok)
 	if (p == NULL)
 		*ok = 0;
 	return p;
+}
+
+/* Every weight matrix packed for the kernel table, once per engine. */
+static int pack_weights(struct btz_engine *e)
+{
+	const struct btz_model *m = e->m;
+	size_t L = m->hp.layers, d = m->hp.d, F = m->hp.ff;
+
+	e->pk = calloc(L * PK_PER_LAYER + 1, sizeof(*e->pk));
+	if (e->pk == NULL)
+		return 0;
+	for (size_t l = 0; l < L; l++) {
+		const struct btz_layer *ly = &m->layers[l];
+		void **p = e->pk + l * PK_PER_LAYER;
+
+		p[0] = e->k->pack_w(ly->wq, d, e->qd);
+		p[1] = e->k->pack_w(ly->wk, d, e->kvd);
+		p[2] = e->k->pack_w(ly->wv, d, e->kvd);
+		p[3] = e->k->pack_w(ly->wo, e->qd, d);
+		p[4] = e->k->pack_w(ly->w1, d, F);
+		p[5] = e->k->pack_w(ly->w3, d, F);
+		p[6] = e->k->pack_w(ly->w2, F, d);
+	}
+	e->pk[L * PK_PER_LAYER] = e->k->pack_w(m->wout, d, 256);
+	/* A NULL entry (out of memory) only means the unpacked product. */
+	return 1;
 }
 
 enum btz_status btz_engine_create(struct btz_engine **out,
@@ -454,6 +491,8 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	e->win = xcalloc(max_rows, sizeof(*e->win), &ok);
 	e->pos = xcalloc(max_rows, sizeof(*e->pos), &ok);
 	e->freq = xcalloc(max_rows, sizeof(*e->freq), &ok);
+	if (ok && e->gpu == NULL && e->k->pack_w != NULL)
+		ok = pack_weights(e);
 	if (!ok) {
 		btz_engine_free(e);
 		return btz_fail(err, BTZ_E_NOMEM,
@@ -468,6 +507,10 @@ void btz_engine_free(struct btz_engine *e)
 	if (e == NULL)
 		return;
 	btz_gpu_free(e->gpu);
+	if (e->pk != NULL)
+		for (size_t i = 0; i <= e->m->hp.layers * PK_PER_LAYER; i++)
+			free(e->pk[i]);
+	free(e->pk);
 	free(e->kc);
 	free(e->vc);
 	free(e->x);

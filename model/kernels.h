@@ -13,6 +13,15 @@ struct btz_kernels {
 	 * X and W hold values in [-127, 127] only. */
 	void (*gemm_s8)(const int8_t *X, size_t rows, size_t k,
 			const int8_t *W, size_t n, int32_t *out);
+	/* Optional (NULL where a table has none): W rearranged once for
+	 * gemm_packed, for the weights that every call multiplies. Returns
+	 * malloc'd memory, or NULL (out of memory, or a shape it does not
+	 * take: then use gemm_s8). */
+	void *(*pack_w)(const int8_t *W, size_t k, size_t n);
+	/* gemm_s8 with P = pack_w(W, k, n): the same integers. */
+	void (*gemm_packed)(const int8_t *X, size_t rows, size_t k,
+			    const int8_t *W, const void *P, size_t n,
+			    int32_t *out);
 	/* part[c] += sum_{j < n} e[j] * V[j*stride + c] for c < dh, exact
 	 * int32: the caller keeps n <= 256, so |sums| < 256*65535*127 <
 	 * 2^31. The attention's weighted sum of values. */

@@ -551,16 +551,19 @@ VNNI_FN void vnni_pstep(__m512i acc[PK_ROWS][2], const uint8_t *p,
 	}
 }
 
-/* Rows [0, rows) of out, rows a multiple of PK_ROWS.  Returns 0 if out
- * of memory (nothing done). */
+/* Rows [0, rows) of out, rows a multiple of PK_ROWS. pre, when not
+ * NULL, holds every panel of W packed already (vnni_pack_all), panel j
+ * at pre + j·k4·128; else each panel is packed here. Returns 0 if out of
+ * memory (nothing done). */
 VNNI_FN int vnni_packed(const int8_t *X, size_t rows, size_t k,
-			const int8_t *W, size_t n, int32_t *out)
+			const int8_t *W, size_t n, int32_t *out,
+			const uint8_t *pre)
 {
 	size_t kf = k / 4, k4 = (k + 3) / 4;
-	uint8_t *P = malloc(k4 * 128);
+	uint8_t *P = pre ? NULL : malloc(k4 * 128);
 	int32_t *xs = malloc(rows * sizeof *xs);
 
-	if (P == NULL || xs == NULL) {
+	if ((pre == NULL && P == NULL) || xs == NULL) {
 		free(P);
 		free(xs);
 		return 0;
@@ -582,7 +585,10 @@ VNNI_FN int vnni_packed(const int8_t *X, size_t rows, size_t k,
 		__mmask16 m1 = nc >= 32 ? 0xffff :
 			       nc <= 16 ? 0 : (__mmask16)((1u << (nc - 16)) - 1);
 
-		vnni_pack(W, k, n, o0, P);
+		const uint8_t *pp = pre ? pre + o0 / PK_COLS * k4 * 128 : P;
+
+		if (pre == NULL)
+			vnni_pack(W, k, n, o0, P);
 		for (size_t r0 = 0; r0 < rows; r0 += PK_ROWS) {
 			const int8_t *x = X + r0 * k;
 			__m512i acc[PK_ROWS][2];
@@ -591,9 +597,9 @@ VNNI_FN int vnni_packed(const int8_t *X, size_t rows, size_t k,
 			for (int r = 0; r < PK_ROWS; r++)
 				acc[r][0] = acc[r][1] = _mm512_setzero_si512();
 			for (size_t g = 0; g < kf; g++)
-				vnni_pstep(acc, P + g * 128, x + 4 * g, k, 4);
+				vnni_pstep(acc, pp + g * 128, x + 4 * g, k, 4);
 			if (kf < k4)
-				vnni_pstep(acc, P + kf * 128, x + 4 * kf, k,
+				vnni_pstep(acc, pp + kf * 128, x + 4 * kf, k,
 					   k % 4);
 #pragma GCC unroll 8
 			for (int r = 0; r < PK_ROWS; r++) {
@@ -614,19 +620,21 @@ VNNI_FN int vnni_packed(const int8_t *X, size_t rows, size_t k,
 	return 1;
 }
 
-__attribute__((target(VNNI_TARGET)))
-static void gemm_s8_avx512vnni(const int8_t *X, size_t rows, size_t k,
-			       const int8_t *W, size_t n, int32_t *out)
+/* k bounded so the gather's int32 offsets 15·k cannot overflow. */
+#define PK_K_MAX ((size_t)1 << 20)
+
+VNNI_FN void gemm_vnni(const int8_t *X, size_t rows, size_t k,
+		       const int8_t *W, const uint8_t *pre, size_t n,
+		       int32_t *out)
 {
 	size_t r = rows & ~(size_t)3;
 
 	if (k == 0 || n == 0)
 		return;
-	/* k bounded so the gather's int32 offsets 15·k cannot overflow. */
-	if (rows >= PK_MIN_ROWS && k <= ((size_t)1 << 20)) {
+	if (rows >= PK_MIN_ROWS && k <= PK_K_MAX) {
 		size_t p = rows - rows % PK_ROWS;
 
-		if (vnni_packed(X, p, k, W, n, out)) {
+		if (vnni_packed(X, p, k, W, n, out, pre)) {
 			X += p * k;
 			out += p * n;
 			rows -= p;
@@ -643,6 +651,37 @@ static void gemm_s8_avx512vnni(const int8_t *X, size_t rows, size_t k,
 		vnni_rows(X, r, r + 1, k, W, n, out, 1, 16, 0);
 }
 
+__attribute__((target(VNNI_TARGET)))
+static void gemm_s8_avx512vnni(const int8_t *X, size_t rows, size_t k,
+			       const int8_t *W, size_t n, int32_t *out)
+{
+	gemm_vnni(X, rows, k, W, NULL, n, out);
+}
+
+/* Every panel of W packed once, for weights that many calls multiply
+ * (decoding packed them again at every step: half its product time). */
+__attribute__((target(VNNI_TARGET)))
+static void *pack_w_avx512vnni(const int8_t *W, size_t k, size_t n)
+{
+	size_t k4 = (k + 3) / 4, panels = (n + PK_COLS - 1) / PK_COLS;
+	uint8_t *P;
+
+	if (k == 0 || n == 0 || k > PK_K_MAX)
+		return NULL;
+	P = malloc(panels * k4 * 128);
+	for (size_t j = 0; P != NULL && j < panels; j++)
+		vnni_pack(W, k, n, j * PK_COLS, P + j * k4 * 128);
+	return P;
+}
+
+__attribute__((target(VNNI_TARGET)))
+static void gemm_packed_avx512vnni(const int8_t *X, size_t rows, size_t k,
+				   const int8_t *W, const void *P, size_t n,
+				   int32_t *out)
+{
+	gemm_vnni(X, rows, k, W, P, n, out);
+}
+
 static int avx512vnni_ok(void)
 {
 	return __builtin_cpu_supports("avx512f") &&
@@ -653,6 +692,8 @@ static int avx512vnni_ok(void)
 static const struct btz_kernels kernels_avx512vnni = {
 	.name = "avx512vnni",
 	.gemm_s8 = gemm_s8_avx512vnni,
+	.pack_w = pack_w_avx512vnni,
+	.gemm_packed = gemm_packed_avx512vnni,
 	.wsum = wsum_avx2,
 	.att_weights = att_weights_avx2,
 };

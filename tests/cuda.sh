@@ -5,6 +5,8 @@
 # answers; --device=cuda then fails clearly.
 set -eu
 . "$top_srcdir/tests/lib.sh"
+# The real device only: not the simulated one.
+unset BTZ_GPU_SIM
 st=0
 "$top_builddir/tests/test_engine" cuda >engine.log 2>&1 || st=$?
 cat engine.log
@@ -18,5 +20,4 @@ if [ "$st" = 77 ]; then
 fi
 [ "$st" = 0 ] || fail "test_engine cuda failed"
 BTZ_DEVICE_TEST=cuda
-unset BTZ_GPU_SIM
 . "$top_srcdir/tests/device.sh"

@@ -68,12 +68,29 @@ static void one(size_t rows, size_t k, size_t n, enum fill fx, enum fill fw,
 	fill(X, rows * k, fx);
 	fill(W, n * k, fw);
 	btz_kernels_scalar.gemm_s8(X, rows, k, W, n, want);
-	for (size_t t = 0; t < ntested; t++) {
-		size_t bad = 0;
+	/* Each table's gemm_s8, then its gemm_packed where it has one. */
+	for (size_t tp = 0; tp < 2 * ntested; tp++) {
+		size_t t = tp / 2, bad = 0;
+		void *P = NULL;
 
+		if (tp % 2 == 1) {
+			if (tested[t]->pack_w == NULL)
+				continue;
+			P = tested[t]->pack_w(W, k, n);
+			if (P == NULL) {
+				fprintf(stderr, "%s: pack_w refused k=%zu n=%zu\n",
+					tested[t]->name, k, n);
+				failures++;
+				continue;
+			}
+		}
 		for (size_t i = 0; i < oo + rows * n + 1; i++)
 			ob[i] = GUARD;
-		tested[t]->gemm_s8(X, rows, k, W, n, got);
+		if (P != NULL)
+			tested[t]->gemm_packed(X, rows, k, W, P, n, got);
+		else
+			tested[t]->gemm_s8(X, rows, k, W, n, got);
+		free(P);
 		ncases++;
 		for (size_t i = 0; i < oo; i++)
 			CHECK_EQ(ob[i], GUARD);
@@ -83,10 +100,11 @@ static void one(size_t rows, size_t k, size_t n, enum fill fx, enum fill fw,
 				continue;
 			if (bad++ < 3)
 				fprintf(stderr,
-					"%s: rows=%zu k=%zu n=%zu fill=%d/%d "
+					"%s%s: rows=%zu k=%zu n=%zu fill=%d/%d "
 					"off=%u: out[%zu][%zu] = %ld, scalar "
 					"%ld\n",
-					tested[t]->name, rows, k, n, (int)fx,
+					tested[t]->name, tp % 2 ? " packed" : "",
+					rows, k, n, (int)fx,
 					(int)fw, off, i / n, i % n,
 					(long)got[i], (long)want[i]);
 		}

@@ -18,7 +18,9 @@ struct btz_gpu {
 	const struct btz_gpu_ops *ops;
 	void *ctx;
 	const struct btz_model *m;
-	size_t nwin, max_rows, qd, kvd;
+	size_t nwin, max_rows, qd, kvd, wide;
+	size_t cap;   /* rows the row buffers hold (a multiple of 4) */
+	void *rowmem; /* the row buffers, one allocation */
 	/* Device memory: the model's tensors and tables, ... */
 	int8_t *tok_emb, *pos_emb, *wout;
 	uint16_t *att_table;
@@ -109,17 +111,15 @@ static enum btz_status upload_model(struct btz_gpu *g, struct btz_error *err)
 static enum btz_status setup(struct btz_gpu *g, struct btz_error *err)
 {
 	const struct btz_model *m = g->m;
-	size_t d = m->hp.d, F = m->hp.ff;
-	/* Products read and write rows in fours (cuBLAS's int8 shapes). */
-	size_t R = (g->max_rows + 3) / 4 * 4;
-	size_t cache = btz_model_kv_bytes(m) / 2, wide = F;
+	size_t cache = btz_model_kv_bytes(m) / 2;
 
-	if (wide < g->qd)
-		wide = g->qd;
-	if (wide < 256)
-		wide = 256;
-	if (wide < d)
-		wide = d;
+	g->wide = m->hp.ff;
+	if (g->wide < g->qd)
+		g->wide = g->qd;
+	if (g->wide < 256)
+		g->wide = 256;
+	if (g->wide < m->hp.d)
+		g->wide = m->hp.d;
 	BTZ_TRY(g->ops->init(&g->ctx, err));
 	g->ly = (struct gpu_layer *)calloc(m->hp.layers, sizeof(*g->ly));
 	if (g->ly == NULL)
@@ -129,21 +129,50 @@ static enum btz_status setup(struct btz_gpu *g, struct btz_error *err)
 		return btz_fail(err, BTZ_E_NOMEM, "GPU engine: size overflow");
 	BTZ_TRY(dalloc(g, &g->kc, g->nwin * cache, 1, err));
 	BTZ_TRY(dalloc(g, &g->vc, g->nwin * cache, 1, err));
-	BTZ_TRY(dalloc(g, &g->x, R, d, err));
-	BTZ_TRY(dalloc(g, &g->x1, R, d, err));
-	BTZ_TRY(dalloc(g, &g->q, R, g->qd, err));
-	BTZ_TRY(dalloc(g, &g->o, R, g->qd, err));
-	BTZ_TRY(dalloc(g, &g->a, R, F, err));
-	BTZ_TRY(dalloc(g, &g->u, R, F, err));
-	BTZ_TRY(dalloc(g, &g->h, R, F, err));
-	BTZ_TRY(dalloc(g, &g->acc, R * wide, sizeof(int32_t), err));
-	BTZ_TRY(dalloc(g, &g->res, R * d, sizeof(int32_t), err));
-	BTZ_TRY(dalloc(g, &g->tok, R, sizeof(uint16_t), err));
-	BTZ_TRY(dalloc(g, &g->win, R, sizeof(uint32_t), err));
-	BTZ_TRY(dalloc(g, &g->pos, R, sizeof(uint32_t), err));
-	BTZ_TRY(dalloc(g, &g->freq, R * 256, sizeof(uint32_t), err));
-	BTZ_TRY(dalloc(g, &g->tgt, R, 1, err));
-	BTZ_TRY(dalloc(g, &g->sym, R * 2, sizeof(uint32_t), err));
+	return BTZ_OK;
+}
+
+/* Row buffers for rows (rounded up to 4: products read rows in fours),
+ * carved from one device allocation that grows when a call needs more:
+ * decoding needs a row a window, packing a whole chunk. */
+static enum btz_status ensure_rows(struct btz_gpu *g, size_t rows,
+				   struct btz_error *err)
+{
+	const struct btz_model *m = g->m;
+	size_t R = (rows + 3) / 4 * 4, d = m->hp.d, F = m->hp.ff;
+	size_t per = 2 * d + 2 * g->qd + 3 * F + 4 * g->wide + 4 * d + 2 + 4 +
+		     4 + 4 * 256 + 1 + 8;
+	void **slot[] = {
+		(void **)&g->x,	  (void **)&g->x1,  (void **)&g->q,
+		(void **)&g->o,	  (void **)&g->a,   (void **)&g->u,
+		(void **)&g->h,	  (void **)&g->acc, (void **)&g->res,
+		(void **)&g->tok, (void **)&g->win, (void **)&g->pos,
+		(void **)&g->freq, (void **)&g->tgt, (void **)&g->sym,
+	};
+	size_t size[] = { R * d,      R * d,	   R * g->qd,	  R * g->qd,
+			  R * F,      R * F,	   R * F,	  R * g->wide * 4,
+			  R * d * 4,  R * 2,	   R * 4,	  R * 4,
+			  R * 256 * 4, R,	   R * 8 };
+	size_t total = 0;
+	char *base;
+
+	if (R <= g->cap)
+		return BTZ_OK;
+	if (R > (SIZE_MAX - 4096) / (per + 16 * 256))
+		return btz_fail(err, BTZ_E_NOMEM, "GPU engine: size overflow");
+	for (size_t i = 0; i < sizeof(size) / sizeof(*size); i++)
+		total += (size[i] + 255) / 256 * 256;
+	if (g->rowmem != NULL)
+		g->ops->release(g->ctx, g->rowmem);
+	g->rowmem = NULL;
+	g->cap = 0;
+	BTZ_TRY(g->ops->alloc(g->ctx, &g->rowmem, total, err));
+	base = (char *)g->rowmem;
+	for (size_t i = 0; i < sizeof(size) / sizeof(*size); i++) {
+		*slot[i] = base;
+		base += (size[i] + 255) / 256 * 256;
+	}
+	g->cap = R;
 	return BTZ_OK;
 }
 
@@ -177,6 +206,8 @@ void btz_gpu_free(struct btz_gpu *g)
 {
 	if (g == NULL)
 		return;
+	if (g->rowmem != NULL)
+		g->ops->release(g->ctx, g->rowmem);
 	for (size_t i = 0; i < g->nowned; i++)
 		g->ops->release(g->ctx, g->owned[i]);
 	if (g->ctx != NULL)
@@ -325,6 +356,7 @@ static enum btz_status forward(struct btz_gpu *g, size_t rows,
 		    pos[r] >= m->hp.context)
 			return btz_fail(err, BTZ_E_ARG,
 					"engine: row %zu out of range", r);
+	BTZ_TRY(ensure_rows(g, rows, err));
 	BTZ_TRY(g->ops->put(g->ctx, g->tok, tok, rows * sizeof(*tok), err));
 	BTZ_TRY(g->ops->put(g->ctx, g->win, win, rows * sizeof(*win), err));
 	BTZ_TRY(g->ops->put(g->ctx, g->pos, pos, rows * sizeof(*pos), err));

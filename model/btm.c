@@ -3,6 +3,7 @@
  * order and validation come from a single description. */
 #include "model/btm.h"
 #include "common/file.h"
+#include "model/engine.h"
 #include "model/transform.h"
 
 #include <errno.h>
@@ -377,6 +378,7 @@ void btz_model_free(struct btz_model *m)
 {
 	if (m == NULL)
 		return;
+	btz_engine_pool_drop(m);
 	free(m->name);
 	free(m->train_data);
 	free(m->layers);

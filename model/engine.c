@@ -4,6 +4,7 @@
 #include "model/engine.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ struct btz_engine {
 	struct btz_gpu *gpu; /* set: the rows run there, not here */
 	void **pk;           /* packed weights (NULL entries: unpacked) */
 	const char *gpu_name;
+	enum btz_device device;
 	struct btz_engine_prof *prof;
 	size_t nwin, max_rows;
 	size_t qd, kvd, wide; /* H*dh, Hkv*dh, widest row of acc */
@@ -435,6 +437,7 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 		return btz_fail(err, BTZ_E_NOMEM, "engine: out of memory");
 	e->m = m;
 	e->k = btz_kernels_select(NULL);
+	e->device = engine_device;
 	if (engine_device != BTZ_DEVICE_CPU) {
 		const struct btz_gpu_ops *ops = &btz_gpu_sim_ops;
 		enum btz_status st;
@@ -534,6 +537,48 @@ void btz_engine_free(struct btz_engine *e)
 }
 
 /* The predictor: a run is one engine sized for its windows. */
+/* GPU engines kept between runs: making one allocates device memory,
+ * uploads the weights and starts cuBLAS (milliseconds, as long as a
+ * chunk's whole packing), so a finished run's engine serves the next run
+ * of the same model on any thread. Its caches need no clearing: a window
+ * restarts at position 0 and reads only positions it has written. */
+#define POOL_MAX 64
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct btz_engine *pool[POOL_MAX];
+static size_t npool;
+
+static struct btz_engine *pool_take(const struct btz_model *m, size_t nwin,
+				    size_t rows)
+{
+	struct btz_engine *e = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	for (size_t i = 0; i < npool; i++)
+		if (pool[i]->m == m && pool[i]->device == engine_device &&
+		    pool[i]->nwin >= nwin &&
+		    pool[i]->max_rows >= rows) {
+			e = pool[i];
+			pool[i] = pool[--npool];
+			break;
+		}
+	pthread_mutex_unlock(&pool_lock);
+	return e;
+}
+
+void btz_engine_pool_drop(const struct btz_model *m)
+{
+	pthread_mutex_lock(&pool_lock);
+	for (size_t i = 0; i < npool;) {
+		if (pool[i]->m == m) {
+			btz_engine_free(pool[i]);
+			pool[i] = pool[--npool];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+}
+
 static enum btz_status pred_begin(void *ctx, size_t nwin, void **run,
 				  struct btz_error *err)
 {
@@ -544,14 +589,28 @@ static enum btz_status pred_begin(void *ctx, size_t nwin, void **run,
 	if (engine_device != BTZ_DEVICE_CPU && nwin <= SIZE_MAX / W &&
 	    nwin * W > rows)
 		rows = nwin * W;
+	if (engine_device != BTZ_DEVICE_CPU &&
+	    (*run = pool_take(m, nwin, rows)) != NULL)
+		return BTZ_OK;
 	return btz_engine_create((struct btz_engine **)run, m, nwin, rows,
 				 err);
 }
 
 static void pred_end(void *ctx, void *run)
 {
+	struct btz_engine *e = run;
+
 	(void)ctx;
-	btz_engine_free(run);
+	if (e != NULL && e->gpu != NULL) {
+		pthread_mutex_lock(&pool_lock);
+		if (npool < POOL_MAX) {
+			e->prof = NULL;
+			pool[npool++] = e;
+			e = NULL;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	btz_engine_free(e);
 }
 
 static enum btz_status pred_predict(void *ctx, void *run,

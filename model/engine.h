@@ -56,6 +56,10 @@ void btz_engine_profile(struct btz_engine *e, struct btz_engine_prof *p);
 /* The name of the kernel table the engine uses. */
 const char *btz_engine_kernel(const struct btz_engine *e);
 
+/* Frees the GPU engines kept for m's predictor runs (btz_model_free
+ * calls it). */
+void btz_engine_pool_drop(const struct btz_model *m);
+
 /* The model as a chunk predictor for coder/ (window = its context). */
 struct btz_predictor btz_model_predictor(const struct btz_model *m);
 

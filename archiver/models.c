@@ -225,6 +225,22 @@ enum btz_status btz_model_find(struct btz_model **out, const uint8_t fp[16],
 	    btz_models_dir());
 	if (try_dir(btz_models_dir(), fp, out, found, sizeof(found)))
 		return BTZ_OK;
+	/* Models that an update replaced stay installed in retired/, so that
+	 * the archives they made still unpack; btzpack never picks them. */
+	{
+		const char *dir = btz_models_dir();
+		char *old = malloc(strlen(dir) + sizeof("/retired"));
+
+		if (old == NULL)
+			return btz_fail(err, BTZ_E_NOMEM, "out of memory");
+		sprintf(old, "%s/retired", dir);
+		say(searched, sizeof(searched), "%s%s", ", ", old);
+		if (try_dir(old, fp, out, found, sizeof(found))) {
+			free(old);
+			return BTZ_OK;
+		}
+		free(old);
+	}
 	btz_fingerprint_hex(hex, fp);
 	return btz_fail(err, BTZ_E_MODEL,
 			"needs model '%s' (fingerprint %s); searched %s; "

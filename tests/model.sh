@@ -80,6 +80,17 @@ expect_status 0 "$BTZPACK" -q -o o.btz src
 expect_status 0 "$BTZPACK" -q --model=models/t.btm -o m.btz src
 cmp -s a.btz m.btz || fail "--model did not override the default model"
 unset BTZ_MODEL_PATH
+# A replaced model moves to retired/: btzpack no longer picks it, and the
+# archives it made still unpack.
+mkdir models/retired
+mv models/t.btm models/retired/
+cp other/u.btm models/
+expect_status 0 "$BTZPACK" -q -o r.btz src
+"$BTZUNPACK" -l -v r.btz | grep -q "^model .* random-12$" ||
+	fail "the model that replaced a retired one is not the default"
+expect_status 0 "$BTZUNPACK" -t d.btz
+rm models/u.btm
+mv models/retired/t.btm models/
 # A broken installed model is skipped with a warning; packing goes on.
 cp bad.btm models/0bad.btm
 expect_status 2 "$BTZPACK" -o w.btz src

@@ -41,14 +41,12 @@ struct btz_engine {
 };
 
 /* rq8 over rows of acc (stride n) into out (stride ostride). */
-static void rq8_rows(const int32_t *acc, size_t rows, size_t n,
-		     const int32_t *mul, int32_t shift, int8_t *out,
-		     size_t ostride)
+static void rq8_rows(const struct btz_engine *e, const int32_t *acc,
+		     size_t rows, size_t n, const int32_t *mul, int32_t shift,
+		     int8_t *out, size_t ostride)
 {
 	for (size_t r = 0; r < rows; r++)
-		for (size_t o = 0; o < n; o++)
-			out[r * ostride + o] =
-				btz_rq8(acc[r * n + o], mul[o], shift);
+		e->k->rq8(acc + r * n, n, mul, shift, out + r * ostride);
 }
 
 /* Residual of one row into r. */
@@ -290,19 +288,19 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		size_t pi = l * PK_PER_LAYER;
 
 		GEMM(e, pi, e->x, nrows, d, ly->wq, e->qd, e->acc);
-		rq8_rows(e->acc, nrows, e->qd, ly->mq, ly->sq, e->q, e->qd);
+		rq8_rows(e, e->acc, nrows, e->qd, ly->mq, ly->sq, e->q, e->qd);
 		/* Keys and values of every row enter the caches before any
 		 * row attends: a window's later rows see its earlier ones. */
 		GEMM(e, pi + 1, e->x, nrows, d, ly->wk, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
-			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mk, ly->sk,
-				 e->kvrow, 0);
+			e->k->rq8(e->acc + r * e->kvd, e->kvd, ly->mk,
+				  ly->sk, e->kvrow);
 			cache_put(e, e->kc, l, win[r], pos[r], e->kvrow);
 		}
 		GEMM(e, pi + 2, e->x, nrows, d, ly->wv, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
-			rq8_rows(e->acc + r * e->kvd, 1, e->kvd, ly->mv, ly->sv,
-				 e->kvrow, 0);
+			e->k->rq8(e->acc + r * e->kvd, e->kvd, ly->mv,
+				  ly->sv, e->kvrow);
 			cache_put(e, e->vc, l, win[r], pos[r], e->kvrow);
 		}
 		t_attn = e->prof ? now_ns() : 0;
@@ -322,9 +320,9 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 				       e->x1 + r * d);
 		}
 		GEMM(e, pi + 4, e->x1, nrows, d, ly->w1, F, e->acc);
-		rq8_rows(e->acc, nrows, F, ly->m1, ly->s1, e->a, F);
+		rq8_rows(e, e->acc, nrows, F, ly->m1, ly->s1, e->a, F);
 		GEMM(e, pi + 5, e->x1, nrows, d, ly->w3, F, e->acc);
-		rq8_rows(e->acc, nrows, F, ly->m3, ly->s3, e->u, F);
+		rq8_rows(e, e->acc, nrows, F, ly->m3, ly->s3, e->u, F);
 		for (size_t i = 0; i < nrows * F; i++)
 			e->h[i] = btz_swiglu(m->silu[e->a[i] + 128], e->u[i],
 					     ly->mh, ly->sh);

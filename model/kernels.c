@@ -48,11 +48,19 @@ uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 	return z;
 }
 
+void btz_rq8_scalar(const int32_t *acc, size_t n, const int32_t *mul,
+		    int32_t shift, int8_t *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = btz_rq8(acc[i], mul[i], shift);
+}
+
 const struct btz_kernels btz_kernels_scalar = {
 	.name = "scalar",
 	.gemm_s8 = gemm_s8_scalar,
 	.wsum = btz_wsum_scalar,
 	.att_weights = btz_att_weights_scalar,
+	.rq8 = btz_rq8_scalar,
 };
 
 /* Faster tables, best first, each with a test of whether this CPU runs

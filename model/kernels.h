@@ -35,6 +35,10 @@ struct btz_kernels {
 	uint64_t (*att_weights)(const int32_t *s, size_t n, int32_t mx,
 				int32_t mul, int32_t shift,
 				const uint16_t *table, uint16_t *e);
+	/* out[i] = btz_rq8(acc[i], mul[i], shift) for i < n (intops.h):
+	 * the requantization after every product; 0 <= shift <= 62. */
+	void (*rq8)(const int32_t *acc, size_t n, const int32_t *mul,
+		    int32_t shift, int8_t *out);
 };
 
 extern const struct btz_kernels btz_kernels_scalar;
@@ -43,6 +47,8 @@ void btz_wsum_scalar(const uint16_t *e, const int8_t *V, size_t stride,
 uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 				int32_t mul, int32_t shift,
 				const uint16_t *table, uint16_t *e);
+void btz_rq8_scalar(const int32_t *acc, size_t n, const int32_t *mul,
+		    int32_t shift, int8_t *out);
 
 /* The fastest table this CPU runs, or the one BTZ_KERNEL names (for
  * tests and comparisons; an unknown or unsupported name falls back to

@@ -292,6 +292,7 @@ static const struct btz_kernels kernels_avx2 = {
 	.gemm_s8 = gemm_s8_avx2,
 	.wsum = wsum_avx2,
 	.att_weights = att_weights_avx2,
+	.rq8 = btz_rq8_scalar,
 };
 
 /* ------------------------------------------------------------------ */
@@ -682,6 +683,39 @@ static void gemm_packed_avx512vnni(const int8_t *X, size_t rows, size_t k,
 	gemm_vnni(X, rows, k, W, P, n, out);
 }
 
+/* Requantization, 16 values a step: the products on 64-bit lanes (even
+ * and odd lanes apart), the rounding shift and the clamp there, then the
+ * two halves merged back in order and narrowed (exact: within +-127). */
+__attribute__((target(VNNI_TARGET)))
+static void rq8_avx512(const int32_t *acc, size_t n, const int32_t *mul,
+		       int32_t shift, int8_t *out)
+{
+	const __m512i round = _mm512_set1_epi64(
+		shift ? (int64_t)1 << (shift - 1) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(shift);
+	const __m512i hi = _mm512_set1_epi64(127), lo = _mm512_set1_epi64(-127);
+	const __m512i low32 = _mm512_set1_epi64(0xffffffff);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512i a = _mm512_loadu_si512(acc + i);
+		__m512i m = _mm512_loadu_si512(mul + i);
+		__m512i ev = _mm512_mul_epi32(a, m);
+		__m512i od = _mm512_mul_epi32(_mm512_srli_epi64(a, 32),
+					      _mm512_srli_epi64(m, 32));
+
+		ev = _mm512_sra_epi64(_mm512_add_epi64(ev, round), cnt);
+		od = _mm512_sra_epi64(_mm512_add_epi64(od, round), cnt);
+		ev = _mm512_max_epi64(_mm512_min_epi64(ev, hi), lo);
+		od = _mm512_max_epi64(_mm512_min_epi64(od, hi), lo);
+		_mm_storeu_si128((__m128i *)(out + i),
+				 _mm512_cvtepi32_epi8(_mm512_or_si512(
+					 _mm512_and_si512(ev, low32),
+					 _mm512_slli_epi64(od, 32))));
+	}
+	btz_rq8_scalar(acc + i, n - i, mul + i, shift, out + i);
+}
+
 static int avx512vnni_ok(void)
 {
 	return __builtin_cpu_supports("avx512f") &&
@@ -696,6 +730,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.gemm_packed = gemm_packed_avx512vnni,
 	.wsum = wsum_avx2,
 	.att_weights = att_weights_avx2,
+	.rq8 = rq8_avx512,
 };
 
 const struct btz_kernels *const btz_kernels_x86[] = {

@@ -198,6 +198,42 @@ static void weights(void)
 	}
 }
 
+/* Requantization: random accumulators and multipliers over the whole
+ * int32 range and the extremes, every shift the engine may use, every
+ * length tail. */
+static void requant(void)
+{
+	int32_t acc[80], mul[80];
+	int8_t want[80], got[80];
+
+	for (size_t t = 0; t < ntested; t++) {
+		for (int32_t shift = 0; shift <= 62; shift++) {
+			for (size_t n = 0; n <= 80; n += n < 20 ? 1 : 15) {
+				for (size_t i = 0; i < n; i++) {
+					uint32_t r = rnd() % 8;
+
+					acc[i] = r == 0 ? INT32_MAX
+						 : r == 1 ? -INT32_MAX
+							  : (int32_t)rnd();
+					mul[i] = r == 2 ? INT32_MAX
+						 : r == 3 ? -INT32_MAX
+							  : (int32_t)rnd() >>
+								    (rnd() % 31);
+				}
+				btz_kernels_scalar.rq8(acc, n, mul, shift, want);
+				tested[t]->rq8(acc, n, mul, shift, got);
+				ncases++;
+				if (memcmp(want, got, n) != 0) {
+					fprintf(stderr, "%s rq8 n=%zu shift=%d "
+						"differs\n", tested[t]->name, n,
+						(int)shift);
+					failures++;
+				}
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	static const size_t ks[] = { 1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63,
@@ -259,6 +295,7 @@ int main(void)
 		}
 
 	wsums();
+	requant();
 	weights();
 	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,
 	       failures);

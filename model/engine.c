@@ -648,7 +648,10 @@ static enum btz_status pred_chunk(void *ctx, void *run, const uint8_t *in,
 			size_t at = t0 + t, p = at % W;
 
 			e->tok[t] = p == 0 ? BTZ_BTM_START : in[at - 1];
-			e->win[t] = (uint32_t)(at / W);
+			/* On the CPU every window reuses window 0's cache,
+			 * which stays in the core's cache (a window restarts
+			 * at position 0 and reads only what it wrote). */
+			e->win[t] = e->gpu ? (uint32_t)(at / W) : 0;
 			e->pos[t] = (uint32_t)p;
 		}
 		BTZ_TRY(btz_engine_rows_sym(e, k, e->tok, e->win, e->pos,

@@ -221,25 +221,23 @@ enum btz_status btz_model_find(struct btz_model **out, const uint8_t fp[16],
 		}
 		free(copy);
 	}
-	say(searched, sizeof(searched), "%s%s", searched[0] ? ", " : "",
-	    btz_models_dir());
-	if (try_dir(btz_models_dir(), fp, out, found, sizeof(found)))
-		return BTZ_OK;
-	/* Models that an update replaced stay installed in retired/, so that
-	 * the archives they made still unpack; btzpack never picks them. */
-	{
+	/* The installed directory, then its retired/, where a model that an
+	 * update replaced stays so that its archives still unpack (btzpack
+	 * never picks from it). */
+	for (int retired = 0; retired < 2; retired++) {
 		const char *dir = btz_models_dir();
-		char *old = malloc(strlen(dir) + sizeof("/retired"));
+		char *d = malloc(strlen(dir) + sizeof("/retired"));
+		int hit;
 
-		if (old == NULL)
+		if (d == NULL)
 			return btz_fail(err, BTZ_E_NOMEM, "out of memory");
-		sprintf(old, "%s/retired", dir);
-		say(searched, sizeof(searched), "%s%s", ", ", old);
-		if (try_dir(old, fp, out, found, sizeof(found))) {
-			free(old);
+		sprintf(d, "%s%s", dir, retired ? "/retired" : "");
+		say(searched, sizeof(searched), "%s%s",
+		    searched[0] ? ", " : "", d);
+		hit = try_dir(d, fp, out, found, sizeof(found));
+		free(d);
+		if (hit)
 			return BTZ_OK;
-		}
-		free(old);
 	}
 	btz_fingerprint_hex(hex, fp);
 	return btz_fail(err, BTZ_E_MODEL,

@@ -355,9 +355,7 @@ enum btz_status btz_hparams_check(const struct btz_hparams *hp,
 				"(this btz reads 0..%u)", hp->transform,
 				BTZ_TRANSFORM_MAX);
 	/* Windows start on whole pixels or samples, as in training. */
-	size_t unit = btz_modality_unit(hp->modality);
-	if (btz_transform_unit(hp->transform) > unit)
-		unit = btz_transform_unit(hp->transform);
+	size_t unit = btz_window_unit(hp->modality, hp->transform);
 	if (hp->context % unit != 0)
 		return btz_fail(err, BTZ_E_CORRUPT, "context = %" PRIu32
 				" is not a multiple of %zu bytes (a whole "

@@ -20,7 +20,7 @@ int btz_transform_parse(const char *name)
 	return -1;
 }
 
-size_t btz_transform_unit(unsigned t)
+static size_t transform_unit(unsigned t)
 {
 	switch (t) {
 	case BTZ_TRANSFORM_SWAP16: return 2;
@@ -36,6 +36,13 @@ size_t btz_modality_unit(unsigned modality)
 	case BTZ_MOD_AUDIO: return 2;
 	default: return 1;
 	}
+}
+
+size_t btz_window_unit(unsigned modality, unsigned transform)
+{
+	size_t m = btz_modality_unit(modality), t = transform_unit(transform);
+
+	return m > t ? m : t;
 }
 
 static void swap16(uint8_t *p, size_t n)

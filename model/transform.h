@@ -24,15 +24,16 @@ const char *btz_transform_name(unsigned t);
 /* The transform of a name, or -1. */
 int btz_transform_parse(const char *name);
 
-/* Bytes per unit that the transform rewrites as a whole (1, 2 or 3).
- * A chunk starts on a unit; a trailing partial unit is left as it is. */
-size_t btz_transform_unit(unsigned t);
-
 /* The alignment of a modality's payload and of a model's windows within
  * it: pixels of 3 bytes, samples of 2, else 1. Windows of a model of that
  * modality must be a multiple of it, so that every window starts on a
  * unit, as training windows do. */
 size_t btz_modality_unit(unsigned modality);
+
+/* The unit a model's windows start on: the larger of its modality's and
+ * its transform's (the bytes the transform rewrites as a whole: 1, 2 or
+ * 3; a trailing partial unit is left as it is). */
+size_t btz_window_unit(unsigned modality, unsigned transform);
 
 /* In place over p[0, n). p must start on a unit. */
 void btz_transform_forward(unsigned t, uint8_t *p, size_t n);

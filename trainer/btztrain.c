@@ -675,9 +675,7 @@ int main(int argc, char **argv)
 	}
 	/* A resumed run takes the shape and layout of its checkpoint. */
 	size_t T = o.hp.context, B = o.batch;
-	size_t unit = btz_modality_unit(o.hp.modality);
-	if (btz_transform_unit(o.hp.transform) > unit)
-		unit = btz_transform_unit(o.hp.transform);
+	size_t unit = btz_window_unit(o.hp.modality, o.hp.transform);
 	if (tlen < T + 1)
 		btz_die("training data: %zu bytes, fewer than one window of %zu",
 		    tlen, T + 1);

@@ -366,14 +366,8 @@ enum btz_status btz_engine_rows_sym(struct btz_engine *e, size_t nrows,
 		return st;
 	}
 	BTZ_TRY(btz_engine_rows(e, nrows, tok, win, pos, e->freq, NULL, err));
-	for (size_t r = 0; r < nrows; r++) {
-		uint32_t lo = 0;
-
-		for (unsigned b = 0; b < tgt[r]; b++)
-			lo += e->freq[r][b];
-		sym[r][0] = lo;
-		sym[r][1] = e->freq[r][tgt[r]];
-	}
+	for (size_t r = 0; r < nrows; r++)
+		btz_interval(e->freq[r], tgt[r], sym[r]);
 	return BTZ_OK;
 }
 

@@ -408,7 +408,7 @@ enum btz_status btz_gpu_rows_sym(struct btz_gpu *g, size_t rows,
 	a = base_args(g);
 	a.freq = g->freq;
 	a.tgt = g->tgt;
-	a.out32 = (int32_t *)g->sym;
+	a.sym = g->sym;
 	RUN(GK_SYM, rows, a);
 	return g->ops->get(g->ctx, sym, g->sym, rows * 2 * sizeof(uint32_t),
 			   err);

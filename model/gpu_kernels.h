@@ -47,6 +47,7 @@ struct gk_args {
 	int8_t *out8;
 	int32_t *out32;
 	uint32_t *freq;
+	uint32_t *sym; /* GK_SYM's intervals [rows][2] */
 	uint32_t d, ncol, k, kvd, qd, dh, H, Hkv, W, nwin, layer;
 	int32_t shift, rx, a_mul, a_shift, ao_shift, mh, f_mul, f_shift;
 	uint32_t total;
@@ -144,16 +145,9 @@ static inline BTZ_HD void gk_run(enum gk_id id, size_t i,
 		btz_freq_row(a->acc + i * 256, a->f_mul, a->f_shift,
 			     a->exp_out, a->total, a->freq + i * 256);
 		break;
-	case GK_SYM: {
-		const uint32_t *f = a->freq + i * 256;
-		uint32_t lo = 0;
-
-		for (unsigned b = 0; b < a->tgt[i]; b++)
-			lo += f[b];
-		a->out32[2 * i] = (int32_t)lo;
-		a->out32[2 * i + 1] = (int32_t)f[a->tgt[i]];
+	case GK_SYM:
+		btz_interval(a->freq + i * 256, a->tgt[i], a->sym + 2 * i);
 		break;
-	}
 	case GK_GEMM:
 		r = i / a->ncol;
 		c = i % a->ncol;

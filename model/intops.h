@@ -145,4 +145,17 @@ static inline BTZ_HD void btz_freq_row(const int32_t *l, int32_t f_mul,
 	freq[best] += (uint32_t)(total - given);
 }
 
+/* The coder's interval of byte b in a table: { frequencies below b,
+ * frequency of b } (what an encoder keeps of a row). */
+static inline BTZ_HD void btz_interval(const uint32_t *freq, unsigned b,
+				       uint32_t *sym)
+{
+	uint32_t lo = 0;
+
+	for (unsigned c = 0; c < b; c++)
+		lo += freq[c];
+	sym[0] = lo;
+	sym[1] = freq[b];
+}
+
 #endif

@@ -6,6 +6,11 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
+/* A ring slot: one chunk. A method that decodes many chunks at once
+ * (btz_method_lockstep) gets runs of consecutive slots: the first one's
+ * job decodes the whole group, and the others (lead set) are never
+ * submitted; they are done when their leader is, which the consumer,
+ * taking slots in ring order, always waits for first. */
 struct djob {
 	struct btz_job job;
 	const struct btz_reader *r;
@@ -15,11 +20,21 @@ struct djob {
 	size_t coded_cap, raw_cap;
 	enum btz_status st;
 	struct btz_error err;
+	struct djob **group; /* leader: its group, itself first */
+	size_t ngroup;
+	struct djob *lead;   /* follower: the slot whose job decodes it */
 };
 
-static void djob_run(struct btz_job *job)
+static size_t lockstep(const struct btz_dstream *ds, size_t chunk)
 {
-	struct djob *j = (struct djob *)job;
+	size_t k = btz_method_lockstep(ds->ms, ds->r->ix.chunks[chunk].method);
+
+	return k < BTZ_LOCKSTEP_MAX ? k : BTZ_LOCKSTEP_MAX;
+}
+
+/* Reads chunk j->chunk into j's buffers. */
+static enum btz_status djob_read(struct djob *j)
+{
 	const struct btz_chunk *c = &j->r->ix.chunks[j->chunk];
 
 	/* Sizes come from a validated index: raw <= 64 MiB, coded <= raw. */
@@ -33,13 +48,45 @@ static void djob_run(struct btz_job *job)
 		j->raw = malloc(c->raw_size);
 		j->raw_cap = j->raw ? c->raw_size : 0;
 	}
-	if (j->coded == NULL || j->raw == NULL) {
-		j->st = btz_fail(&j->err, BTZ_E_NOMEM, "out of memory");
+	if (j->coded == NULL || j->raw == NULL)
+		return btz_fail(&j->err, BTZ_E_NOMEM, "out of memory");
+	return btz_reader_read_chunk(j->r, j->chunk, j->coded, &j->err);
+}
+
+static void djob_run(struct btz_job *job)
+{
+	struct djob *j = (struct djob *)job;
+	const struct btz_chunk *c[BTZ_LOCKSTEP_MAX];
+	struct btz_method_part part[BTZ_LOCKSTEP_MAX];
+	struct djob *got[BTZ_LOCKSTEP_MAX];
+	size_t k = 0;
+
+	if (j->ngroup <= 1) {
+		j->st = djob_read(j);
+		if (j->st == BTZ_OK)
+			j->st = btz_chunk_decode(j->ms,
+						 &j->r->ix.chunks[j->chunk],
+						 j->coded, j->raw, &j->err);
 		return;
 	}
-	j->st = btz_reader_read_chunk(j->r, j->chunk, j->coded, &j->err);
-	if (j->st == BTZ_OK)
-		j->st = btz_chunk_decode(j->ms, c, j->coded, j->raw, &j->err);
+	/* A chunk that cannot be read fails alone; the rest decode
+	 * together. */
+	for (size_t i = 0; i < j->ngroup; i++) {
+		struct djob *g = j->group[i];
+
+		g->st = djob_read(g);
+		if (g->st != BTZ_OK)
+			continue;
+		c[k] = &g->r->ix.chunks[g->chunk];
+		part[k] = (struct btz_method_part){ .in = g->coded,
+						    .out = g->raw };
+		got[k++] = g;
+	}
+	btz_chunk_decode_many(j->ms, c, part, k);
+	for (size_t i = 0; i < k; i++) {
+		got[i]->st = part[i].st;
+		got[i]->err = part[i].err;
+	}
 }
 
 enum btz_status btz_dstream_init(struct btz_dstream *ds,
@@ -56,11 +103,9 @@ enum btz_status btz_dstream_init(struct btz_dstream *ds,
 	ds->r = r;
 	ds->ms = ms;
 	ds->pool = pool;
-	ds->nring = nring < 2 ? 2 : nring;
-	ds->ring = calloc(ds->nring, sizeof(*ds->ring));
 	ds->need = malloc((ix->nchunks ? ix->nchunks : 1) * sizeof(size_t));
 	want = calloc(ix->nchunks ? ix->nchunks : 1, 1);
-	if (ds->ring == NULL || ds->need == NULL || want == NULL) {
+	if (ds->need == NULL || want == NULL) {
 		free(want);
 		btz_dstream_free(ds);
 		return btz_fail(err, BTZ_E_NOMEM, "out of memory");
@@ -81,20 +126,40 @@ enum btz_status btz_dstream_init(struct btz_dstream *ds,
 		if (want[c])
 			ds->need[ds->nneed++] = c;
 	free(want);
+	/* Room for two groups of the largest lockstep in flight. */
+	for (size_t i = 0; i < ds->nneed; i++) {
+		size_t k = lockstep(ds, ds->need[i]);
+
+		if (nring < 2 * k + 1)
+			nring = 2 * k + 1;
+	}
+	ds->nring = nring < 2 ? 2 : nring;
+	ds->ring = calloc(ds->nring, sizeof(*ds->ring));
+	ds->groups = calloc(ds->nring * BTZ_LOCKSTEP_MAX,
+			    sizeof(*ds->groups));
+	if (ds->ring == NULL || ds->groups == NULL) {
+		btz_dstream_free(ds);
+		return btz_fail(err, BTZ_E_NOMEM, "out of memory");
+	}
 	return BTZ_OK;
 }
 
 void btz_dstream_free(struct btz_dstream *ds)
 {
-	/* Jobs still queued must finish before their buffers go. */
-	for (size_t k = 0; k < ds->count; k++)
-		btz_pool_wait(ds->pool,
-			      &ds->ring[(ds->head + k) % ds->nring].job);
+	/* Jobs still queued must finish before their buffers go; a
+	 * follower's leader comes before it or has been waited for. */
+	for (size_t k = 0; k < ds->count; k++) {
+		struct djob *j = &ds->ring[(ds->head + k) % ds->nring];
+
+		if (j->lead == NULL)
+			btz_pool_wait(ds->pool, &j->job);
+	}
 	for (size_t i = 0; ds->ring && i < ds->nring; i++) {
 		free(ds->ring[i].coded);
 		free(ds->ring[i].raw);
 	}
 	free(ds->ring);
+	free(ds->groups);
 	free(ds->need);
 	memset(ds, 0, sizeof(*ds));
 }
@@ -102,13 +167,37 @@ void btz_dstream_free(struct btz_dstream *ds)
 static void refill(struct btz_dstream *ds)
 {
 	while (ds->count < ds->nring && ds->next < ds->nneed) {
-		struct djob *j = &ds->ring[(ds->head + ds->count) % ds->nring];
+		size_t at = (ds->head + ds->count) % ds->nring;
+		struct djob *j = &ds->ring[at];
+		uint8_t method;
+		size_t k;
 
 		j->r = ds->r;
 		j->ms = ds->ms;
 		j->chunk = ds->need[ds->next++];
 		j->job.run = djob_run;
+		j->lead = NULL;
+		j->group = ds->groups + at * BTZ_LOCKSTEP_MAX;
+		j->group[0] = j;
+		j->ngroup = 1;
 		ds->count++;
+		/* The following chunks of the same method join its group. */
+		method = ds->r->ix.chunks[j->chunk].method;
+		k = lockstep(ds, j->chunk);
+		while (j->ngroup < k && ds->count < ds->nring &&
+		       ds->next < ds->nneed &&
+		       ds->r->ix.chunks[ds->need[ds->next]].method == method) {
+			struct djob *f =
+				&ds->ring[(ds->head + ds->count) % ds->nring];
+
+			f->r = ds->r;
+			f->ms = ds->ms;
+			f->chunk = ds->need[ds->next++];
+			f->lead = j;
+			f->ngroup = 0;
+			j->group[j->ngroup++] = f;
+			ds->count++;
+		}
 		btz_pool_submit(ds->pool, &j->job);
 	}
 }
@@ -141,7 +230,8 @@ static enum btz_status get_chunk(struct btz_dstream *ds, size_t ci,
 			return btz_fail(err, BTZ_E_ARG,
 					"chunk %zu was not planned", ci);
 		j = &ds->ring[ds->head];
-		btz_pool_wait(ds->pool, &j->job);
+		if (j->lead == NULL)
+			btz_pool_wait(ds->pool, &j->job);
 		ds->cur = j;
 		if (j->chunk > ci)
 			return btz_fail(err, BTZ_E_ARG,

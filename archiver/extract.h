@@ -12,6 +12,9 @@
 
 struct djob;
 
+/* The most chunks decoded as one group (btz_method_lockstep). */
+#define BTZ_LOCKSTEP_MAX 64
+
 struct btz_dstream {
 	const struct btz_reader *r;
 	const struct btz_methods *ms;
@@ -19,6 +22,7 @@ struct btz_dstream {
 	size_t *need; /* chunk indices to decode, increasing */
 	size_t nneed, next;
 	struct djob *ring;
+	struct djob **groups; /* BTZ_LOCKSTEP_MAX per ring slot */
 	size_t nring, head, count;
 	struct djob *cur; /* the chunk being consumed */
 };

@@ -56,6 +56,65 @@ static enum btz_status mm_decode(void *ctx, const uint8_t *in, size_t n,
 	return BTZ_OK;
 }
 
+/* Chunks a model decodes at once: on a GPU enough windows a step to
+ * keep it busy (a step is dozens of small launches whatever its rows);
+ * on the CPU one, since the threads already share the work chunk by
+ * chunk. BTZ_LOCKSTEP overrides it, for tests and measurements. */
+static size_t mm_lockstep(void *ctx)
+{
+	const char *env = getenv("BTZ_LOCKSTEP");
+
+	(void)ctx;
+	if (env != NULL && *env != '\0')
+		return (size_t)strtoul(env, NULL, 10);
+	return btz_engine_device() == BTZ_DEVICE_CPU ? 1 : 8;
+}
+
+static void mm_decode_many(void *ctx, struct btz_method_part *parts,
+			   size_t k)
+{
+	struct btz_model_method *mm = ctx;
+	struct btz_predict_part *pp = calloc(k, sizeof(*pp));
+	size_t *at = calloc(k, sizeof(*at)), m = 0;
+	struct btz_error err;
+
+	if (pp == NULL || at == NULL) {
+		for (size_t i = 0; i < k; i++)
+			parts[i].st = btz_fail(&parts[i].err, BTZ_E_NOMEM,
+					       "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < k; i++) {
+		size_t nwin = (parts[i].raw - 1) / mm->pred.window + 1;
+
+		if (parts[i].raw > 0 && nwin > BTZ_MODEL_CHUNK_WINDOWS) {
+			parts[i].st = btz_fail(&parts[i].err, BTZ_E_CORRUPT,
+					       "model chunk of %zu windows "
+					       "(at most %d)", nwin,
+					       BTZ_MODEL_CHUNK_WINDOWS);
+			continue;
+		}
+		pp[m] = (struct btz_predict_part){ .in = parts[i].in,
+						   .in_size = parts[i].n,
+						   .out = parts[i].out,
+						   .n = parts[i].raw };
+		at[m++] = i;
+	}
+	btz_predict_decode_many(&mm->pred, pp, m, &err);
+	for (size_t j = 0; j < m; j++) {
+		struct btz_method_part *p = &parts[at[j]];
+
+		p->st = pp[j].st;
+		p->err = pp[j].err;
+		if (p->st == BTZ_OK)
+			btz_transform_inverse(mm->model->hp.transform, p->out,
+					      p->raw);
+	}
+done:
+	free(pp);
+	free(at);
+}
+
 enum btz_device_choice btz_device_arg(const char *s)
 {
 	if (strcmp(s, "auto") == 0)
@@ -108,6 +167,8 @@ void btz_model_method_init(struct btz_model_method *mm, struct btz_model *m,
 	mm->method.ctx = mm;
 	mm->method.encode = mm_encode;
 	mm->method.decode = mm_decode;
+	mm->method.lockstep = mm_lockstep;
+	mm->method.decode_many = mm_decode_many;
 }
 
 void btz_model_method_free(struct btz_model_method *mm)

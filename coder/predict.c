@@ -213,52 +213,163 @@ done:
 	return s;
 }
 
+/* One window of a lockstep decode: which part it belongs to, its length
+ * and where its bytes go. */
+struct dwin {
+	size_t part, index, len;
+	uint8_t *base;
+};
+
+/* Full windows first in (part, window) order, then the short last
+ * windows, longest first: the windows still active at any position are
+ * then a prefix, as predict() wants, and each part's windows keep their
+ * order, as its coder stream wants. */
+static int dwin_cmp(const void *a, const void *b)
+{
+	const struct dwin *x = a, *y = b;
+
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	if (x->part != y->part)
+		return x->part < y->part ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static enum btz_status fail_all(struct btz_predict_part *parts, size_t k,
+				enum btz_status s, const struct btz_error *err)
+{
+	for (size_t c = 0; c < k; c++) {
+		parts[c].st = s;
+		if (err != NULL)
+			parts[c].err = *err;
+		else
+			btz_fail(&parts[c].err, s, "predictor failed");
+	}
+	return s;
+}
+
+enum btz_status btz_predict_decode_many(const struct btz_predictor *pred,
+					struct btz_predict_part *parts,
+					size_t k, struct btz_error *err)
+{
+	struct btz_error e0, *ep = err != NULL ? err : &e0;
+	struct btz_rc_dec *rc = NULL;
+	struct dwin *dw = NULL;
+	const uint8_t **windows = NULL;
+	uint32_t (*freq)[256] = NULL;
+	uint32_t cum[257];
+	void *run = NULL;
+	size_t nwin = 0, w, active;
+	enum btz_status s = BTZ_OK;
+	int begun = 0;
+
+	if (pred == NULL || pred->predict == NULL || pred->window == 0)
+		return fail_all(parts, k,
+				btz_fail(ep, BTZ_E_ARG, "predictor: missing "
+					 "predict function or zero window"),
+				ep);
+	w = pred->window;
+	for (size_t c = 0; c < k; c++) {
+		parts[c].st = BTZ_OK;
+		if (parts[c].n == 0 && parts[c].in_size != 0)
+			parts[c].st = btz_fail(&parts[c].err, BTZ_E_CORRUPT,
+					       "predictor: %zu coded bytes "
+					       "for an empty chunk",
+					       parts[c].in_size);
+		else if (parts[c].n > 0 &&
+			 btz_add_overflow(nwin, (parts[c].n - 1) / w + 1,
+					  &nwin))
+			return fail_all(parts, k,
+					btz_fail(ep, BTZ_E_LIMIT,
+						 "predictor: too many "
+						 "windows"), ep);
+	}
+	if (nwin == 0)
+		return BTZ_OK;
+	dw = calloc(nwin, sizeof(*dw));
+	windows = malloc(nwin * sizeof(*windows));
+	rc = calloc(k, sizeof(*rc));
+	if (nwin <= SIZE_MAX / sizeof(*freq))
+		freq = malloc(nwin * sizeof(*freq));
+	if (dw == NULL || windows == NULL || rc == NULL || freq == NULL) {
+		s = btz_fail(ep, BTZ_E_NOMEM, "predictor: no memory for %zu "
+			     "windows", nwin);
+		goto done;
+	}
+	nwin = 0;
+	for (size_t c = 0; c < k; c++) {
+		btz_rc_dec_init(&rc[c], parts[c].in, parts[c].in_size);
+		for (size_t i = 0; i * w < parts[c].n; i++) {
+			size_t left = parts[c].n - i * w;
+
+			dw[nwin++] = (struct dwin){ c, i, left < w ? left : w,
+						    parts[c].out + i * w };
+		}
+	}
+	qsort(dw, nwin, sizeof(*dw), dwin_cmp);
+	for (size_t i = 0; i < nwin; i++)
+		windows[i] = dw[i].base;
+	if (pred->begin != NULL) {
+		s = pred->begin(pred->ctx, nwin, &run, ep);
+		if (s != BTZ_OK)
+			goto done;
+		begun = 1;
+	}
+	active = nwin;
+	for (size_t pos = 0; pos < w; pos++) {
+		while (active > 0 && dw[active - 1].len <= pos)
+			active--;
+		if (active == 0)
+			break;
+		s = pred->predict(pred->ctx, run, windows, active, pos, freq,
+				  ep);
+		if (s != BTZ_OK) {
+			btz_fail_prefix(ep, "predictor at position %zu", pos);
+			goto done;
+		}
+		for (size_t i = 0; i < active; i++) {
+			s = table_cum(freq[i], cum, dw[i].index, pos, ep);
+			if (s != BTZ_OK)
+				goto done;
+			/* windows[] points into out: the model sees what
+			 * was decoded so far. */
+			dw[i].base[pos] =
+				(uint8_t)btz_rc_dec_get_cum(&rc[dw[i].part],
+							    cum);
+		}
+	}
+	for (size_t c = 0; c < k; c++) {
+		if (parts[c].st != BTZ_OK || parts[c].n == 0)
+			continue;
+		parts[c].st = btz_rc_dec_finish(&rc[c]);
+		if (parts[c].st != BTZ_OK)
+			btz_fail(&parts[c].err, parts[c].st,
+				 "predictor: coded data is damaged (%zu "
+				 "bytes read of %zu)", rc[c].pos,
+				 parts[c].in_size);
+	}
+done:
+	if (begun && pred->end != NULL)
+		pred->end(pred->ctx, run);
+	free(dw);
+	free(windows);
+	free(rc);
+	free(freq);
+	return s == BTZ_OK ? BTZ_OK : fail_all(parts, k, s, ep);
+}
+
 enum btz_status btz_predict_decode(const struct btz_predictor *pred,
 				   const uint8_t *in, size_t in_size,
 				   uint8_t *out, size_t n,
 				   struct btz_error *err)
 {
-	struct predict_run pr;
-	struct btz_rc_dec rc;
-	uint32_t cum[257];
-	enum btz_status s;
+	struct btz_predict_part part = { .in = in, .in_size = in_size,
+					 .out = out, .n = n };
 
-	if (n == 0) {
-		if (in_size != 0)
-			return btz_fail(err, BTZ_E_CORRUPT,
-					"predictor: %zu coded bytes for an "
-					"empty chunk", in_size);
-		return BTZ_OK;
-	}
-	s = run_open(&pr, pred, out, n, err);
-	if (s != BTZ_OK)
-		goto done;
-	btz_rc_dec_init(&rc, in, in_size);
-	for (size_t pos = 0; pos < pred->window; pos++) {
-		size_t active = run_active(&pr, pos);
-
-		if (active == 0)
-			break;
-		s = run_predict(&pr, pred, active, pos, err);
-		if (s != BTZ_OK)
-			goto done;
-		for (size_t i = 0; i < active; i++) {
-			s = table_cum(pr.freq[i], cum, i, pos, err);
-			if (s != BTZ_OK)
-				goto done;
-			/* windows[] points into out: the model sees what
-			 * was decoded so far. */
-			out[i * pred->window + pos] =
-				(uint8_t)btz_rc_dec_get_cum(&rc, cum);
-		}
-	}
-	s = btz_rc_dec_finish(&rc);
-	if (s != BTZ_OK)
-		btz_fail(err, s, "predictor: coded data is damaged "
-			 "(%zu bytes read of %zu)", rc.pos, in_size);
-done:
-	run_close(&pr, pred);
-	return s;
+	btz_predict_decode_many(pred, &part, 1, NULL);
+	if (part.st != BTZ_OK && err != NULL)
+		*err = part.err;
+	return part.st;
 }
 
 /* Order-0 test predictor. Counts start at 1 and grow by 32 per byte, so

@@ -11,7 +11,8 @@
  *		code byte pos of window 0, 1, 2, ...
  *
  * so a decoder can ask the model for many windows per call. Only the last
- * window can be shorter, so the windows still active at pos are always a
+ * window can be shorter (and a decoder of many chunks orders their
+ * windows longest first), so the windows still active at pos are always a
  * prefix 0 .. nwin - 1 of them, and window i is the same window in every
  * call of one encode or decode.
  *
@@ -74,6 +75,28 @@ enum btz_status btz_predict_decode(const struct btz_predictor *pred,
 				   const uint8_t *in, size_t in_size,
 				   uint8_t *out, size_t n,
 				   struct btz_error *err);
+
+/* One chunk of a lockstep decode: in, in_size, out and n as for
+ * btz_predict_decode; st and err receive its result. */
+struct btz_predict_part {
+	const uint8_t *in;
+	size_t in_size;
+	uint8_t *out;
+	size_t n;
+	enum btz_status st;
+	struct btz_error err;
+};
+
+/* Decodes k chunks at once: the windows of all of them advance in
+ * lockstep through one predictor run, each chunk's bytes from its own
+ * coder stream, so a model sees many chunks' windows per call (what
+ * keeps a GPU busy). Each part gets the bytes and status that
+ * btz_predict_decode would give it alone. Returns BTZ_OK when the
+ * predictor ran; otherwise (its failure, no memory) every part gets that
+ * status and err. */
+enum btz_status btz_predict_decode_many(const struct btz_predictor *pred,
+					struct btz_predict_part *parts,
+					size_t k, struct btz_error *err);
 
 /* A trivial deterministic predictor for tests: adaptive order-0 counts per
  * window (start at 1, add 32 per byte seen), scaled to exactly 2^24 with

@@ -203,6 +203,45 @@ enum btz_status btz_chunk_encode(const struct btz_method *const *cand,
 	return BTZ_OK;
 }
 
+size_t btz_method_lockstep(const struct btz_methods *ms, uint8_t id)
+{
+	const struct btz_method *m = ms->by_id[id];
+	size_t k;
+
+	if (m == NULL || m->lockstep == NULL || m->decode_many == NULL)
+		return 1;
+	k = m->lockstep(m->ctx);
+	return k > 1 ? k : 1;
+}
+
+void btz_chunk_decode_many(const struct btz_methods *ms,
+			   const struct btz_chunk *const *c,
+			   struct btz_method_part *parts, size_t k)
+{
+	const struct btz_method *m = k ? ms->by_id[c[0]->method] : NULL;
+
+	if (m == NULL || m->decode_many == NULL || k == 1) {
+		for (size_t i = 0; i < k; i++)
+			parts[i].st = btz_chunk_decode(ms, c[i], parts[i].in,
+						       parts[i].out,
+						       &parts[i].err);
+		return;
+	}
+	for (size_t i = 0; i < k; i++) {
+		parts[i].n = c[i]->coded_size;
+		parts[i].raw = c[i]->raw_size;
+	}
+	m->decode_many(m->ctx, parts, k);
+	for (size_t i = 0; i < k; i++)
+		if (parts[i].st == BTZ_OK &&
+		    !BTZ_SUM_OK(btz_chunk_checksum(parts[i].out, c[i]->raw_size,
+						   c[i]->offset),
+				c[i]->checksum))
+			parts[i].st = btz_fail(&parts[i].err, BTZ_E_CHECKSUM,
+					       "checksum mismatch (data is "
+					       "corrupt)");
+}
+
 enum btz_status btz_chunk_decode(const struct btz_methods *ms,
 				 const struct btz_chunk *c, const uint8_t *in,
 				 uint8_t *out, struct btz_error *err)

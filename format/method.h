@@ -18,6 +18,17 @@ enum btz_method_id {
 	BTZ_METHOD_MODEL0 = 0x80, /* model k of the index's table: 0x80 + k */
 };
 
+/* One chunk of a decode of many: in[0, n) to out[0, raw), its result in
+ * st and err. */
+struct btz_method_part {
+	const uint8_t *in;
+	size_t n;
+	uint8_t *out;
+	size_t raw;
+	enum btz_status st;
+	struct btz_error err;
+};
+
 struct btz_method {
 	uint8_t id;
 	const char *name;
@@ -32,6 +43,13 @@ struct btz_method {
 	enum btz_status (*decode)(void *ctx, const uint8_t *in, size_t n,
 				  uint8_t *out, size_t raw,
 				  struct btz_error *err);
+	/* Optional, for a method that decodes many chunks faster together
+	 * (a model on a GPU): how many it wants at once now (NULL or <= 1:
+	 * one), and the decoder of many, which gives each part what decode
+	 * gives it alone. */
+	size_t (*lockstep)(void *ctx);
+	void (*decode_many)(void *ctx, struct btz_method_part *parts,
+			    size_t k);
 };
 
 /* The LZMA2 fallback at the given preset (0-9, | BTZ_LZMA_EXTREME). */
@@ -59,6 +77,17 @@ enum btz_status btz_chunk_encode(const struct btz_method *const *cand,
 enum btz_status btz_chunk_decode(const struct btz_methods *ms,
 				 const struct btz_chunk *c, const uint8_t *in,
 				 uint8_t *out, struct btz_error *err);
+
+/* How many chunks of method id to decode at once (1 unless the method
+ * has a decode_many that asks for more). */
+size_t btz_method_lockstep(const struct btz_methods *ms, uint8_t id);
+
+/* btz_chunk_decode for k chunks of one method, through its decode_many
+ * where it has one: parts[i] gets chunk c[i]'s result (the caller sets
+ * in and out; n and raw come from the chunk). */
+void btz_chunk_decode_many(const struct btz_methods *ms,
+			   const struct btz_chunk *const *c,
+			   struct btz_method_part *parts, size_t k);
 
 uint64_t btz_chunk_checksum(const uint8_t *p, size_t n, uint64_t offset);
 const char *btz_method_name(const struct btz_methods *ms, uint8_t id);

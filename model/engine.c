@@ -535,6 +535,7 @@ void btz_engine_free(struct btz_engine *e)
  * of the same model on any thread. Its caches need no clearing: a window
  * restarts at position 0 and reads only positions it has written. */
 #define POOL_MAX 64
+#define GPU_CALL_ROWS 65536
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct btz_engine *pool[POOL_MAX];
 static size_t npool;
@@ -577,10 +578,15 @@ static enum btz_status pred_begin(void *ctx, size_t nwin, void **run,
 	const struct btz_model *m = ctx;
 	size_t W = m->hp.context, rows = nwin > W ? nwin : W;
 
-	/* A GPU takes a whole chunk, every window of it, as one call. */
-	if (engine_device != BTZ_DEVICE_CPU && nwin <= SIZE_MAX / W &&
-	    nwin * W > rows)
-		rows = nwin * W;
+	/* A GPU takes a whole chunk, every window of it, as one call, up to
+	 * GPU_CALL_ROWS: a decoder of many chunks has more windows than a
+	 * packing call needs rows, and never packs. */
+	if (engine_device != BTZ_DEVICE_CPU) {
+		size_t whole = nwin <= SIZE_MAX / W ? nwin * W : SIZE_MAX;
+		size_t cap = rows > GPU_CALL_ROWS ? rows : GPU_CALL_ROWS;
+
+		rows = whole < cap ? whole : cap;
+	}
 	if (engine_device != BTZ_DEVICE_CPU &&
 	    (*run = pool_take(m, nwin, rows)) != NULL)
 		return BTZ_OK;

@@ -53,6 +53,23 @@ for k in scalar avx2 avx512vnni; do
 	BTZ_KERNEL=$k expect_status 0 "$BTZUNPACK" --model=models -t a.btz
 done
 
+# Chunks decoded together in lockstep (as on a GPU; BTZ_LOCKSTEP forces
+# it here) give the same files; a damaged chunk inside a group fails
+# alone, with the message decoding it alone gives.
+for k in 2 3 8; do
+	rm -rf x && mkdir x
+	BTZ_LOCKSTEP=$k expect_status 0 "$BTZUNPACK" -T 2 --model=models -C x a.btz
+	same_tree src x/src
+done
+cp a.btz f.btz
+printf '\377' | dd of=f.btz bs=1 seek=7000 conv=notrunc 2>/dev/null
+BTZ_LOCKSTEP=1 expect_status 1 "$BTZUNPACK" --model=models -t f.btz
+expect_err "member src/sample.txt: chunk "
+cp "$ERR" err1
+BTZ_LOCKSTEP=8 expect_status 1 "$BTZUNPACK" --model=models -t f.btz
+cmp -s err1 "$ERR" ||
+	{ cat err1 "$ERR" >&2; fail "lockstep reports the damage differently"; }
+
 # A damaged model file is refused clearly.
 head -c 100 models/t.btm > bad.btm
 expect_status 1 "$BTZPACK" -q --model=bad.btm -o b.btz src

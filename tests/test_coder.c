@@ -663,6 +663,80 @@ static void test_predict_roundtrip(void)
 	}
 }
 
+/* Many chunks decoded in lockstep give each chunk exactly what decoding
+ * it alone gives: its bytes, or its failure, and no other chunk's. */
+static void test_predict_many(void)
+{
+	enum { K = 7 };
+	static const size_t windows[] = { 1, 7, 64 };
+	uint64_t rng = 11;
+
+	for (size_t wi = 0; wi < 3; wi++) {
+		size_t w = windows[wi];
+		struct btz_predictor p = btz_predictor_order0(w);
+		size_t ns[K] = { 0, 1, 3 * w, 2 * w + 5, w > 1 ? w - 1 : 2,
+				 5 * w + 3, w + 1 };
+		struct btz_predict_part part[K];
+		uint8_t *in[K], *enc[K], *alone[K];
+		struct btz_error err;
+
+		for (int bad = -1; bad < K; bad++) {
+			for (size_t c = 0; c < K; c++) {
+				size_t n = ns[c], cap = 3 * n + 16, size = 0;
+
+				in[c] = malloc(n + 1);
+				enc[c] = malloc(cap);
+				alone[c] = malloc(n + 1);
+				CHECK(in[c] && enc[c] && alone[c]);
+				if (!(in[c] && enc[c] && alone[c]))
+					return;
+				fill_text(in[c], n, &rng);
+				CHECK_EQ(btz_predict_encode(&p, in[c], n,
+							    enc[c], cap,
+							    &size, &err),
+					 BTZ_OK);
+				/* Chunk bad loses two bytes (the empty one
+				 * gains three, which it cannot have). */
+				if ((int)c == bad)
+					size = n == 0 ? 3
+						: size > 2 ? size - 2 : 0;
+				part[c] = (struct btz_predict_part){
+					.in = enc[c], .in_size = size,
+					.out = malloc(n + 1), .n = n };
+				CHECK(part[c].out != NULL);
+				if (part[c].out == NULL)
+					return;
+				memset(part[c].out, 0xEE, n + 1);
+			}
+			CHECK_EQ(btz_predict_decode_many(&p, part, K, &err),
+				 BTZ_OK);
+			for (size_t c = 0; c < K; c++) {
+				size_t n = ns[c];
+				enum btz_status s1;
+
+				s1 = btz_predict_decode(&p, part[c].in,
+							part[c].in_size,
+							alone[c], n, &err);
+				CHECK_EQ(part[c].st, s1);
+				CHECK(memcmp(part[c].out, alone[c], n) == 0);
+				CHECK_EQ(part[c].out[n], 0xEE);
+				if ((int)c != bad) {
+					CHECK_EQ(part[c].st, BTZ_OK);
+					CHECK(memcmp(part[c].out, in[c], n) ==
+					      0);
+				} else {
+					CHECK(part[c].st != BTZ_OK ||
+					      memcmp(part[c].out, in[c], n));
+				}
+				free(in[c]);
+				free(enc[c]);
+				free(alone[c]);
+				free(part[c].out);
+			}
+		}
+	}
+}
+
 /* A predictor that breaks the table rules at one window and position. */
 struct bad_ctx {
 	size_t win, pos;
@@ -823,6 +897,7 @@ int main(void)
 	test_extreme();
 	test_order0();
 	test_predict_roundtrip();
+	test_predict_many();
 	test_predict_errors();
 	test_predict_corrupt();
 	test_precision("sharp", T_SHARP, (size_t)32 << 20, 1e-4);

@@ -36,6 +36,11 @@ static struct {
 			       cudaDataType, int, const void *, void *,
 			       cudaDataType, int, cublasComputeType_t,
 			       cublasGemmAlgo_t);
+	cublasStatus_t (*sgemm)(cublasHandle_t, cublasOperation_t,
+				cublasOperation_t, int, int, int,
+				const float *, const float *, int,
+				const float *, int, const float *, float *,
+				int);
 	char why[200];
 } blas;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -60,7 +65,9 @@ static void blas_load(void)
 	*(void **)&blas.destroy = dlsym(lib, "cublasDestroy_v2");
 	*(void **)&blas.set_stream = dlsym(lib, "cublasSetStream_v2");
 	*(void **)&blas.gemm = dlsym(lib, "cublasGemmEx");
-	if (!blas.create || !blas.destroy || !blas.set_stream || !blas.gemm) {
+	*(void **)&blas.sgemm = dlsym(lib, "cublasSgemm_v2");
+	if (!blas.create || !blas.destroy || !blas.set_stream || !blas.gemm ||
+	    !blas.sgemm) {
 		snprintf(blas.why, sizeof(blas.why),
 			 "cuBLAS lacks cublasGemmEx or its companions");
 		blas.create = NULL;
@@ -273,7 +280,63 @@ static enum btz_status c_gemm(void *ctx, const int8_t *X, size_t rows,
 	return BTZ_OK;
 }
 
+static enum btz_status c_sgemm(void *ctx, int ta, int tb, size_t m,
+			       size_t n, size_t k, float alpha,
+			       const float *A, size_t lda, const float *B,
+			       size_t ldb, float beta, float *C, size_t ldc,
+			       struct btz_error *err)
+{
+	struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+	cublasStatus_t s = blas.sgemm(
+		c->blas, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+		tb ? CUBLAS_OP_T : CUBLAS_OP_N, (int)m, (int)n, (int)k, &alpha,
+		A, (int)lda, B, (int)ldb, &beta, C, (int)ldc);
+
+	if (s != CUBLAS_STATUS_SUCCESS)
+		return btz_fail(err, BTZ_E_IO, "cuBLAS: float product "
+				"%zux%zux%zu failed (status %d)", m, n, k,
+				(int)s);
+	return BTZ_OK;
+}
+
+template <int ID> __global__ void tk_kernel(size_t n, struct tk_args a)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+
+	if (i < n)
+		tk_run((enum tk_id)ID, i, &a);
+}
+
+static enum btz_status c_tlaunch(void *ctx, enum tk_id id, size_t n,
+				 const struct tk_args *a,
+				 struct btz_error *err)
+{
+	struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+	/* Attention keeps a head's sums per thread: smaller blocks. */
+	unsigned threads = id == TK_ATTN || id == TK_ATTN_DQ ||
+					   id == TK_ATTN_DKV
+				   ? 64 : 256;
+	size_t blocks = (n + threads - 1) / threads;
+	cudaError_t e;
+
+	if (n == 0)
+		return BTZ_OK;
+	switch (id) {
+#define TK(ID)                                                               \
+	case ID:                                                             \
+		tk_kernel<ID><<<(unsigned)blocks, threads, 0, c->stream>>>(n, *a); \
+		break;
+		TK(TK_FILL0) TK(TK_COPY) TK(TK_EMBED) TK(TK_LN_FWD)
+		TK(TK_LN_GRAD) TK(TK_LN_BWD) TK(TK_SWIGLU) TK(TK_SWIGLU_BWD)
+		TK(TK_ATTN) TK(TK_ATTN_D) TK(TK_ATTN_DQ) TK(TK_ATTN_DKV)
+		TK(TK_XENT) TK(TK_EMB_BWD)
+#undef TK
+	}
+	e = cudaGetLastError();
+	return e == cudaSuccess ? BTZ_OK : cuda_fail(err, "kernel launch", e);
+}
+
 extern "C" const struct btz_gpu_ops btz_gpu_cuda_ops = {
 	"cuda", c_init, c_fini, c_alloc, c_release,
-	c_put, c_get, c_gemm, c_launch,
+	c_put, c_get, c_gemm, c_launch, c_sgemm, c_tlaunch,
 };

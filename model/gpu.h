@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "model/btm.h"
 #include "model/gpu_kernels.h"
+#include "model/gpu_train_kernels.h"
 
 /* Where engines run; set once, before any engine is made. */
 enum btz_device {
@@ -49,6 +50,17 @@ struct btz_gpu_ops {
 	enum btz_status (*launch)(void *ctx, enum gk_id id, size_t n,
 				  const struct gk_args *a,
 				  struct btz_error *err);
+	/* For training (trainer/gnet.c). A float product with BLAS's
+	 * column-major meaning: C = alpha·op(A)·op(B) + beta·C, op(A) m × k,
+	 * op(B) k × n, transposed where ta, tb; beta = 0 reads no C. */
+	enum btz_status (*sgemm)(void *ctx, int ta, int tb, size_t m,
+				 size_t n, size_t k, float alpha,
+				 const float *A, size_t lda, const float *B,
+				 size_t ldb, float beta, float *C, size_t ldc,
+				 struct btz_error *err);
+	enum btz_status (*tlaunch)(void *ctx, enum tk_id id, size_t n,
+				   const struct tk_args *a,
+				   struct btz_error *err);
 };
 
 extern const struct btz_gpu_ops btz_gpu_sim_ops;

@@ -68,7 +68,42 @@ static enum btz_status sim_launch(void *ctx, enum gk_id id, size_t n,
 	return BTZ_OK;
 }
 
+/* The column-major product as BLAS defines it, the obvious loops: the
+ * reference the trainer's row-major calls are mapped onto (so the tests
+ * check the mapping cuBLAS gets too). */
+static enum btz_status sim_sgemm(void *ctx, int ta, int tb, size_t m,
+				 size_t n, size_t k, float alpha,
+				 const float *A, size_t lda, const float *B,
+				 size_t ldb, float beta, float *C, size_t ldc,
+				 struct btz_error *err)
+{
+	(void)ctx;
+	(void)err;
+	for (size_t j = 0; j < n; j++)
+		for (size_t i = 0; i < m; i++) {
+			float s = 0;
+
+			for (size_t p = 0; p < k; p++)
+				s += (ta ? A[p + i * lda] : A[i + p * lda]) *
+				     (tb ? B[j + p * ldb] : B[p + j * ldb]);
+			C[i + j * ldc] = alpha * s +
+					 (beta == 0 ? 0 : beta * C[i + j * ldc]);
+		}
+	return BTZ_OK;
+}
+
+static enum btz_status sim_tlaunch(void *ctx, enum tk_id id, size_t n,
+				   const struct tk_args *a,
+				   struct btz_error *err)
+{
+	(void)ctx;
+	(void)err;
+	for (size_t i = 0; i < n; i++)
+		tk_run(id, i, a);
+	return BTZ_OK;
+}
+
 const struct btz_gpu_ops btz_gpu_sim_ops = {
 	"sim",	   sim_init, sim_fini,	sim_alloc, sim_release,
-	sim_copy, sim_copy, sim_gemm, sim_launch,
+	sim_copy, sim_copy, sim_gemm, sim_launch, sim_sgemm, sim_tlaunch,
 };

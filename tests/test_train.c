@@ -8,6 +8,7 @@
 #include "check.h"
 #include "common/bytes.h"
 #include "model/float.h"
+#include "trainer/gnet.h"
 #include "trainer/net.h"
 
 /* Mean cross-entropy (nats) of the reference network over B windows. */
@@ -34,6 +35,10 @@ static double ref_loss(const struct btz_fmodel *fm, const uint8_t *data,
 	free(lg);
 	return nats / (double)(B * T);
 }
+
+/* The GPU backend of the comparison: the simulated device, or CUDA with
+ * "test_train cuda". */
+static const struct btz_gpu_ops *gpu_ops = &btz_gpu_sim_ops;
 
 static void check_model(const struct btz_hparams *hp, size_t B,
 			uint64_t seed)
@@ -65,6 +70,37 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 	printf("d%u L%u H%u/%u W%u B%zu: loss %.6f, reference %.6f\n", hp->d,
 	       hp->layers, hp->heads, hp->kv_heads, hp->context, B, loss, ref);
 	CHECK(fabs(loss - ref) < 1e-4 * ref);
+
+	/* The GPU training step: the same loss and gradient up to float
+	 * rounding (its sums run in another order). */
+	struct btz_gnet *gn = NULL;
+	struct btz_fmodel *gg = NULL;
+	double gloss = 0, gfwd = 0, gmax = 0, worst = 0;
+	CHECK(btz_fmodel_alloc(&gg, hp, "g", NULL, &err) == BTZ_OK);
+	CHECK(btz_gnet_new(&gn, gpu_ops, hp, B, &err) == BTZ_OK);
+	if (gn == NULL) {
+		fprintf(stderr, "GPU net: %s\n", err.msg);
+		return;
+	}
+	memset(gg->arena, 0, gg->arena_floats * sizeof(float));
+	CHECK(btz_gnet_step(gn, fm, tok, tgt, gg, &gloss, &err) == BTZ_OK);
+	CHECK(btz_gnet_step(gn, fm, tok, tgt, NULL, &gfwd, &err) == BTZ_OK);
+	for (size_t i = 0; i < gr->arena_floats; i++)
+		gmax = fmax(gmax, fabs(gr->arena[i]));
+	for (size_t i = 0; i < gr->arena_floats; i++) {
+		double e = fabs(gg->arena[i] - gr->arena[i]) /
+			   (1e-3 * fabs(gr->arena[i]) + 1e-5 * gmax);
+		worst = fmax(worst, e);
+	}
+	printf("  GPU step (%s): loss %.6f (forward only %.6f), "
+	       "gradient within %.2f of its tolerance\n", gpu_ops->name, gloss,
+	       gfwd, worst);
+	CHECK(fabs(gloss - loss) < 1e-5 * loss);
+	CHECK(fabs(gfwd - gloss) < 1e-6 * gloss);
+	CHECK(worst <= 1);
+	CHECK(gmax > 0);
+	btz_gnet_free(gn);
+	btz_fmodel_free(gg);
 
 	/* Central differences on entries of every trained tensor: the
 	 * analytic gradient must match to a few percent, or to an absolute
@@ -101,7 +137,7 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 	free(tok);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	/* Full heads, shared key/value heads, one head; windows shorter and
 	 * longer than the trainer's 128-row attention blocks. */
@@ -109,6 +145,17 @@ int main(void)
 	struct btz_hparams b = { 32, 2, 8, 2, 64, 300, 1, 0 };
 	struct btz_hparams c = { 16, 1, 1, 1, 32, 130, 1, 0 };
 
+	if (argc > 1 && strcmp(argv[1], "cuda") == 0) {
+		char why[256];
+
+		if (!btz_cuda_usable(why, sizeof(why))) {
+			printf("test_train cuda: skipped: %s\n", why);
+			return 77;
+		}
+#ifdef HAVE_CUDA
+		gpu_ops = &btz_gpu_cuda_ops;
+#endif
+	}
 	check_model(&a, 3, 1);
 	check_model(&b, 2, 2);
 	check_model(&c, 2, 3);

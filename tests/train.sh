@@ -14,7 +14,7 @@ head -c 80000 all.txt > train.bin
 tail -c 8192 all.txt > valid.bin
 small="-d 32 --layers 1 --heads 4 --kv-heads 2 --ff 64 --context 64 -b 8
 	--warmup 5 --lr 1e-2 --eval-every 50 --valid=valid.bin --calib-bytes 4096
-	-q --modality=text --name=tiny"
+	-q --modality=text --name=tiny --device=cpu"
 
 # shellcheck disable=SC2086
 expect_status 0 "$BTZTRAIN" $small -n 200 -o a.btm train.bin
@@ -45,6 +45,21 @@ expect_status 0 "$BTZTRAIN" $small -n 200 --stop-after 77 -o b.btm train.bin
 expect_status 0 "$BTZTRAIN" $small -n 200 --resume -o b.btm train.bin
 cmp -s a.btm b.btm || fail "resumed run differs from the uninterrupted one"
 
+# On the GPU (simulated here) the same run learns the same: its
+# validation matches the CPU's up to float rounding.
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 50 -o c50.btm train.bin
+# shellcheck disable=SC2086
+BTZ_GPU_SIM=1 expect_status 0 "$BTZTRAIN" $small --device=cuda -n 50 \
+	-o g50.btm train.bin
+vc=$(awk 'END { print $5 }' c50.btm.train/curve.tsv)
+vg=$(awk 'END { print $5 }' g50.btm.train/curve.tsv)
+note "validation at step 50: CPU $vc, simulated GPU $vg"
+[ -n "$vc" ] && [ -n "$vg" ] || fail "no validation in the curves"
+awk -v a="$vc" -v b="$vg" 'BEGIN { d = a - b; exit !(d < 0.005 && d > -0.005) }' ||
+	fail "GPU and CPU training differ: validation $vg against $vc"
+rm -f c50.btm g50.btm
+
 # Refusals: existing output, missing data, bad numbers, no checkpoint.
 # shellcheck disable=SC2086
 expect_status 1 "$BTZTRAIN" $small -n 2 -o a.btm train.bin
@@ -55,6 +70,8 @@ expect_err "missing.bin: No such file"
 expect_status 1 "$BTZTRAIN" -q -n x -o c.btm train.bin
 expect_err "--steps: not a number"
 expect_status 1 "$BTZTRAIN" -q --heads 3 -o c.btm train.bin
+expect_status 1 "$BTZTRAIN" -q --device=tpu -o c.btm train.bin
+expect_err "--device: 'tpu' is not cpu, cuda or auto"
 expect_status 1 "$BTZTRAIN" -q --resume -C nowhere -o c.btm train.bin
 expect_err "--resume"
 head -c 10 train.bin > tiny.bin

@@ -30,6 +30,7 @@
 #include "model/export.h"
 #include "model/float.h"
 #include "model/transform.h"
+#include "trainer/gnet.h"
 #include "trainer/net.h"
 
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
@@ -38,7 +39,7 @@ void openblas_set_num_threads(int n);
 
 struct opts {
 	struct btz_hparams hp;
-	const char *out, *dir, *valid, *name;
+	const char *out, *dir, *valid, *name, *device;
 	uint64_t steps, seed, stop_after;
 	uint32_t batch, warmup, eval_every;
 	int threads;
@@ -319,8 +320,55 @@ static void sample_batch(const uint8_t *data, size_t len, size_t T, size_t B,
 	}
 }
 
+/* The network a step runs on: the CPU's (net) or a GPU's (gnet). */
+struct trainer_net {
+	struct btz_net *net;
+	struct btz_gnet *gnet;
+};
+
+/* btz_net_step on whichever it is; a GPU failure is fatal. */
+static double net_step(struct trainer_net *tn, const struct btz_fmodel *fm,
+		       const uint16_t *tok, const uint8_t *tgt,
+		       struct btz_fmodel *grad)
+{
+	struct btz_error err;
+	double loss;
+
+	if (tn->gnet == NULL)
+		return btz_net_step(tn->net, fm, tok, tgt, grad);
+	if (btz_gnet_step(tn->gnet, fm, tok, tgt, grad, &loss, &err) != BTZ_OK)
+		btz_die("%s", err.msg);
+	return loss;
+}
+
+/* The backend --device asks for: NULL for the CPU. auto takes a GPU that
+ * answers; BTZ_GPU_SIM=1 makes cuda the simulated device (tests). */
+static const struct btz_gpu_ops *train_device(const char *want, int quiet)
+{
+	char why[256];
+
+	if (strcmp(want, "cpu") == 0)
+		return NULL;
+	if (strcmp(want, "cuda") != 0 && strcmp(want, "auto") != 0)
+		btz_die("--device: '%s' is not cpu, cuda or auto", want);
+	if (strcmp(want, "cuda") == 0 && getenv("BTZ_GPU_SIM") != NULL &&
+	    strcmp(getenv("BTZ_GPU_SIM"), "1") == 0)
+		return &btz_gpu_sim_ops;
+	if (btz_cuda_usable(why, sizeof(why))) {
+#ifdef HAVE_CUDA
+		return &btz_gpu_cuda_ops;
+#endif
+	}
+	if (strcmp(want, "cuda") == 0)
+		btz_die("--device=cuda: %s", why);
+	if (!quiet)
+		fprintf(stderr, "%s: training on the CPU: %s\n", btz_progname,
+			why);
+	return NULL;
+}
+
 /* Float bits/byte over consecutive whole windows of valid (batched). */
-static double valid_bpb(struct btz_net *net, const struct btz_fmodel *fm,
+static double valid_bpb(struct trainer_net *net, const struct btz_fmodel *fm,
 			const uint8_t *data, size_t len, size_t T, size_t B,
 			uint16_t *tok, uint8_t *tgt)
 {
@@ -329,7 +377,7 @@ static double valid_bpb(struct btz_net *net, const struct btz_fmodel *fm,
 
 	for (size_t k = 0; k < batches; k++) {
 		btz_net_windows(data + k * T * B, B, T, tok, tgt);
-		nats += btz_net_step(net, fm, tok, tgt, NULL);
+		nats += net_step(net, fm, tok, tgt, NULL);
 	}
 	return batches ? nats / (double)batches / M_LN2 : 0;
 }
@@ -433,6 +481,8 @@ static void usage(FILE *f)
 "      --calib-bytes=N   training bytes for the export's calibration\n"
 "                        (default 64K)\n"
 "      --seed=N          initialization and sampling seed (default 1)\n"
+"      --device=WHERE    train on cpu, cuda or auto (default: a GPU if\n"
+"                        one answers)\n"
 "  -T, --threads=N       threads, 0 = one per processor (default)\n"
 "  -f, --force           overwrite the output model\n"
 "  -q, --quiet           no progress line\n"
@@ -483,7 +533,7 @@ static uint32_t parse_u32(const char *opt, const char *s)
 enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_TRANSFORM,
        O_NAME, O_LAYERS,
        O_HEADS, O_KV, O_FF, O_CONTEXT, O_LR, O_LR_MIN, O_WARMUP, O_WD, O_CLIP,
-       O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED };
+       O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE };
 
 int main(int argc, char **argv)
 {
@@ -503,6 +553,7 @@ int main(int argc, char **argv)
 		{ "eval-every", 1, 0, O_EVAL }, { "time-limit", 1, 0, O_TIME },
 		{ "stop-after", 1, 0, O_STOP },
 		{ "calib-bytes", 1, 0, O_CALIB }, { "seed", 1, 0, O_SEED },
+		{ "device", 1, 0, O_DEVICE },
 		{ "threads", 1, 0, 'T' },	{ "force", 0, 0, 'f' },
 		{ "quiet", 0, 0, 'q' },		{ "help", 0, 0, 'h' },
 		{ "version", 0, 0, 'V' },	{ 0, 0, 0, 0 }
@@ -513,7 +564,7 @@ int main(int argc, char **argv)
 		.steps = 2000, .seed = 1, .batch = 16, .warmup = 100,
 		.eval_every = 200, .lr = 2e-3, .lr_min = -1, .wd = 0.01,
 		.clip = 1, .qat_from = 0.75, .valid_bytes = 262144,
-		.calib_bytes = 65536,
+		.calib_bytes = 65536, .device = "auto",
 	};
 	int force = 0, c;
 
@@ -585,6 +636,7 @@ int main(int argc, char **argv)
 			o.calib_bytes = parse_bytes("--calib-bytes", optarg);
 			break;
 		case O_SEED: o.seed = parse_u64("--seed", optarg); break;
+		case O_DEVICE: o.device = optarg; break;
 		case 'T':
 			o.threads = btz_parse_threads(optarg);
 			if (o.threads <= 0)
@@ -694,10 +746,22 @@ int main(int argc, char **argv)
 		btz_die("out of memory");
 	if (o.resume)
 		load_state(stpath, &st);
-	struct btz_net *net = btz_net_new(&o.hp, B);
+	struct trainer_net tnet = { NULL, NULL }, *net = &tnet;
+	const struct btz_gpu_ops *gops = train_device(o.device, o.quiet);
+	if (gops != NULL) {
+		if (btz_gnet_new(&tnet.gnet, gops, &o.hp, B, &err) != BTZ_OK)
+			btz_die("%s", err.msg);
+		if (!o.quiet)
+			fprintf(stderr, "%s: training on the %s\n", btz_progname,
+				gops == &btz_gpu_sim_ops ? "simulated GPU"
+							 : "GPU (CUDA)");
+	} else {
+		tnet.net = btz_net_new(&o.hp, B);
+	}
 	uint16_t *tok = malloc(B * T * sizeof(*tok));
 	uint8_t *tgt = malloc(B * T);
-	if (net == NULL || tok == NULL || tgt == NULL)
+	if ((tnet.net == NULL && tnet.gnet == NULL) || tok == NULL ||
+	    tgt == NULL)
 		btz_die("out of memory for a batch of %zu windows of %zu", B, T);
 
 	size_t nparams = 0;
@@ -727,8 +791,8 @@ int main(int argc, char **argv)
 		int qat = st.step >= qat_step;
 		sample_batch(train, tlen, T, B, unit, &st.rng, tok, tgt);
 		memset(gr->arena, 0, np * sizeof(float));
-		double loss = btz_net_step(net, forward_view(fm, fw, qat), tok,
-					   tgt, gr);
+		double loss = net_step(net, forward_view(fm, fw, qat), tok, tgt,
+				       gr);
 		if (!isfinite(loss))
 			btz_die("step %" PRIu64 ": the loss is not finite "
 			    "(lower --lr?)", st.step);
@@ -818,7 +882,8 @@ int main(int argc, char **argv)
 			o.steps, dir);
 	else
 		export_model(&o, fm, &st, train, tlen, valid, vlen);
-	btz_net_free(net);
+	btz_net_free(tnet.net);
+	btz_gnet_free(tnet.gnet);
 	btz_fmodel_free(fm);
 	btz_fmodel_free(fw);
 	btz_fmodel_free(gr);

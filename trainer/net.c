@@ -20,18 +20,11 @@
 
 #define ROWBLOCK 128
 
-struct layer_act {
-	float *q, *k, *v, *o, *lse;
-	float *xhat1, *rstd1, *x1;
-	float *a, *u, *h;
-	float *xhat2, *rstd2, *x;
-};
-
 struct btz_net {
 	struct btz_hparams hp;
 	size_t B, T, N, d, F, dh, hq, kv;
 	float *x0;
-	struct layer_act *ly;
+	struct btz_net_layer *ly;
 	float *logits;
 	float *dx, *dy, *dz, *dq, *dk, *dv, *do_, *da, *du, *dh_;
 	float *scratch; /* per thread: two ROWBLOCK × T blocks */
@@ -115,6 +108,41 @@ static void mmp(int ta, int tb, int m, int n, int k, const float *a, int lda,
 	}
 }
 
+size_t btz_net_layer_floats(const struct btz_hparams *hp, size_t B)
+{
+	size_t N = B * hp->context, dh = hp->d / hp->heads;
+	size_t hq = hp->d, kv = (size_t)hp->kv_heads * dh;
+
+	return N * (hq * 2 + kv * 2 + (size_t)hp->d * 4 + 2 +
+		    (size_t)hp->ff * 3) +
+	       B * hp->heads * hp->context;
+}
+
+void btz_net_layer_bind(struct btz_net_layer *ly, float *base,
+			const struct btz_hparams *hp, size_t B)
+{
+	size_t N = B * hp->context, d = hp->d, F = hp->ff;
+	size_t hq = hp->d, kv = (size_t)hp->kv_heads * (hp->d / hp->heads);
+	size_t off = 0;
+
+#define TAKE(n) (off += (n), base + off - (n))
+	ly->q = TAKE(N * hq);
+	ly->k = TAKE(N * kv);
+	ly->v = TAKE(N * kv);
+	ly->o = TAKE(N * hq);
+	ly->lse = TAKE(B * hp->heads * hp->context);
+	ly->xhat1 = TAKE(N * d);
+	ly->rstd1 = TAKE(N);
+	ly->x1 = TAKE(N * d);
+	ly->a = TAKE(N * F);
+	ly->u = TAKE(N * F);
+	ly->h = TAKE(N * F);
+	ly->xhat2 = TAKE(N * d);
+	ly->rstd2 = TAKE(N);
+	ly->x = TAKE(N * d);
+#undef TAKE
+}
+
 struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 {
 	struct btz_net *net = calloc(1, sizeof(*net));
@@ -133,9 +161,8 @@ struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 	net->kv = (size_t)hp->kv_heads * net->dh;
 	net->nthreads = threads();
 	size_t N = net->N, d = net->d, F = net->F, hq = net->hq, kv = net->kv;
-	size_t lse = batch * hp->heads * net->T;
 
-	per = N * (hq * 2 + kv * 2 + d * 4 + 2 + F * 3) + lse;
+	per = btz_net_layer_floats(hp, batch);
 	total = N * d + per * hp->layers + N * 256 +
 		N * (3 * d + 2 * hq + 2 * kv + 3 * F) +
 		(size_t)net->nthreads * 2 * ROWBLOCK * net->T;
@@ -147,23 +174,8 @@ struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 	}
 #define TAKE(n) (off += (n), net->arena + off - (n))
 	net->x0 = TAKE(N * d);
-	for (uint32_t l = 0; l < hp->layers; l++) {
-		struct layer_act *a = &net->ly[l];
-		a->q = TAKE(N * hq);
-		a->k = TAKE(N * kv);
-		a->v = TAKE(N * kv);
-		a->o = TAKE(N * hq);
-		a->lse = TAKE(lse);
-		a->xhat1 = TAKE(N * d);
-		a->rstd1 = TAKE(N);
-		a->x1 = TAKE(N * d);
-		a->a = TAKE(N * F);
-		a->u = TAKE(N * F);
-		a->h = TAKE(N * F);
-		a->xhat2 = TAKE(N * d);
-		a->rstd2 = TAKE(N);
-		a->x = TAKE(N * d);
-	}
+	for (uint32_t l = 0; l < hp->layers; l++)
+		btz_net_layer_bind(&net->ly[l], TAKE(per), hp, batch);
 	net->logits = TAKE(N * 256);
 	net->dx = TAKE(N * d);
 	net->dy = TAKE(N * d);
@@ -245,7 +257,7 @@ static void ln_bwd(const struct btz_net *net, const float *dy,
 	}
 }
 
-static void attn_fwd(struct btz_net *net, struct layer_act *a)
+static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 {
 	size_t T = net->T, hq = net->hq, kv = net->kv, dh = net->dh;
 	size_t H = net->hp.heads, Hkv = net->hp.kv_heads;
@@ -285,7 +297,7 @@ static void attn_fwd(struct btz_net *net, struct layer_act *a)
 
 /* From dO (net->do_) to dq, dk, dv. Tasks are (window, key/value head),
  * so the heads sharing a key/value head add into it in one thread. */
-static void attn_bwd(struct btz_net *net, const struct layer_act *a)
+static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 {
 	size_t T = net->T, hq = net->hq, kv = net->kv, dh = net->dh;
 	size_t H = net->hp.heads, Hkv = net->hp.kv_heads;
@@ -360,7 +372,7 @@ double btz_net_step(struct btz_net *net, const struct btz_fmodel *fm,
 	const float *x = net->x0;
 	for (uint32_t l = 0; l < L; l++) {
 		const struct btz_flayer *w = &fm->layers[l];
-		struct layer_act *a = &net->ly[l];
+		struct btz_net_layer *a = &net->ly[l];
 
 		mmp(0, 1, (int)N, hq, id, x, id, w->wq, id, 0, a->q, hq);
 		mmp(0, 1, (int)N, kv, id, x, id, w->wk, id, 0, a->k, kv);
@@ -404,7 +416,7 @@ double btz_net_step(struct btz_net *net, const struct btz_fmodel *fm,
 	for (uint32_t l = L; l-- > 0;) {
 		const struct btz_flayer *w = &fm->layers[l];
 		struct btz_flayer *gw = &grad->layers[l];
-		struct layer_act *a = &net->ly[l];
+		struct btz_net_layer *a = &net->ly[l];
 		const float *xin = l == 0 ? net->x0 : net->ly[l - 1].x;
 
 		ln_bwd(net, net->dx, a->xhat2, a->rstd2, w->g2, net->dx,

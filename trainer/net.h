@@ -14,6 +14,22 @@
  * backward pass. */
 struct btz_net;
 
+/* What one layer keeps for the backward pass, rows r = b·T + t: the same
+ * on the CPU (net.c) and the GPU (gnet.c). q, o [N][H·dh]; k, v
+ * [N][Hkv·dh]; lse [B][H][T]; x̂, x [N][d]; 1/σ [N]; a, u, h [N][F]. */
+struct btz_net_layer {
+	float *q, *k, *v, *o, *lse;
+	float *xhat1, *rstd1, *x1;
+	float *a, *u, *h;
+	float *xhat2, *rstd2, *x;
+};
+
+/* Floats one layer's activations take for batches of B windows. */
+size_t btz_net_layer_floats(const struct btz_hparams *hp, size_t B);
+/* Points ly's tensors into base[0, btz_net_layer_floats). */
+void btz_net_layer_bind(struct btz_net_layer *ly, float *base,
+			const struct btz_hparams *hp, size_t B);
+
 /* A net for batches of `batch` windows of the model's context length. */
 struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch);
 void btz_net_free(struct btz_net *net);

@@ -24,7 +24,9 @@ enum tk_id {
 	TK_COPY,      /* n: dst = src */
 	TK_EMBED,     /* n = N·d: dst = tok_emb[tok] + pos_emb[t] */
 	TK_LN_FWD,    /* n = N: dst = x̂, dst2 = 1/σ, dst3 = x̂·gam + bet */
-	TK_LN_GRAD,   /* n = d: dst += Σ dy·x̂, dst2 += Σ dy (over N rows) */
+	TK_LN_PART,   /* n = parts·d: Σ dy·x̂, Σ dy over a part of the rows
+		       * (src = dy, src2 = x̂) into dst3[part][d][2] */
+	TK_LN_GRAD,   /* n = d: dst += Σ dy·x̂, dst2 += Σ dy, from the parts */
 	TK_LN_BWD,    /* n = N: dst = ∂/∂r from dy = src (dst may be src) */
 	TK_SWIGLU,    /* n = N·F: dst = silu(src)·src2 */
 	TK_SWIGLU_BWD,/* n = N·F: dst = ∂/∂a, dst2 = ∂/∂u from dh = src3 */
@@ -47,7 +49,7 @@ struct tk_args {
 	const float *gam, *bet;
 	const float *q, *k, *v, *o, *lse, *dd, *dout;
 	float *dq, *dk, *dv, *ol, *odd; /* outputs: o, lse, dd */
-	uint32_t N, T, d, F, H, Hkv, dh, hq, kv;
+	uint32_t N, T, d, F, H, Hkv, dh, hq, kv, parts;
 	float scale, inv;
 	int grad;
 };
@@ -197,7 +199,11 @@ static inline BTZ_HD void tk_attn_dkv(size_t i, const struct tk_args *a)
 	for (size_t h = 0; h < a->H; h++) {
 		if (h * a->Hkv / a->H != g)
 			continue;
-		for (size_t t = j; t < a->T; t++) {
+		/* From the first key of j's warp, so that a warp's threads
+		 * read the same row at once (rows before j add nothing). */
+		for (size_t t = j - j % 32; t < a->T; t++) {
+			if (t < j)
+				continue;
 			size_t off = (b * a->T + t) * a->hq + h * a->dh;
 			size_t li = (b * a->H + h) * a->T + t;
 			const float *q = a->q + off, *dO = a->dout + off;
@@ -258,14 +264,29 @@ static inline BTZ_HD void tk_run(enum tk_id id, size_t i,
 	case TK_LN_FWD:
 		tk_ln_fwd(i, a);
 		break;
+	case TK_LN_PART: {
+		/* Sums over N rows in two stages: one thread a column would
+		 * leave a GPU all but idle. */
+		size_t p = i / a->d, c = i % a->d;
+		size_t r0 = p * a->N / a->parts, r1 = (p + 1) * a->N / a->parts;
+		float sg = 0, sb = 0;
+
+		for (size_t r = r0; r < r1; r++) {
+			float dy = a->src[r * a->d + c];
+
+			sg += dy * a->src2[r * a->d + c];
+			sb += dy;
+		}
+		a->dst3[2 * i] = sg;
+		a->dst3[2 * i + 1] = sb;
+		break;
+	}
 	case TK_LN_GRAD: {
 		float sg = 0, sb = 0;
 
-		for (size_t r = 0; r < a->N; r++) {
-			float dy = a->src[r * a->d + i];
-
-			sg += dy * a->src2[r * a->d + i];
-			sb += dy;
+		for (size_t p = 0; p < a->parts; p++) {
+			sg += a->dst3[2 * (p * a->d + i)];
+			sb += a->dst3[2 * (p * a->d + i) + 1];
 		}
 		a->dst[i] += sg;
 		a->dst2[i] += sb;

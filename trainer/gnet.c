@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Row ranges the layer norms' gradient sums are split into. */
+#define LN_PARTS 256
+
 struct btz_gnet {
 	const struct btz_gpu_ops *ops;
 	void *ctx;
@@ -17,7 +20,7 @@ struct btz_gnet {
 	size_t B, T, N, d, F, dh, hq, kv, np;
 	float *mem; /* every device buffer below, one allocation */
 	float *w, *gw; /* the weights and their gradient, the arena's layout */
-	float *x0, *logits, *loss, *dd;
+	float *x0, *logits, *loss, *dd, *part;
 	float *dx, *dz, *dq, *dk, *dv, *do_, *da, *du, *dh_;
 	struct btz_net_layer *ly;
 	uint16_t *tok;
@@ -110,6 +113,7 @@ enum btz_status btz_gnet_new(struct btz_gnet **out,
 	size_t ftok = (N * sizeof(uint16_t) + 3) / 4, ftgt = (N + 3) / 4;
 
 	total = 2 * g->np + N * d + per * hp->layers + N * 256 + N + lse +
+		2 * LN_PARTS * d +
 		N * (2 * d + 2 * hq + 2 * kv + 3 * F) + ftok + ftgt;
 	g->ly = calloc(hp->layers, sizeof(*g->ly));
 	g->host_loss = malloc(N * sizeof(float));
@@ -136,6 +140,7 @@ enum btz_status btz_gnet_new(struct btz_gnet **out,
 	g->logits = TAKE(N * 256);
 	g->loss = TAKE(N);
 	g->dd = TAKE(lse);
+	g->part = TAKE(2 * LN_PARTS * d);
 	g->dx = TAKE(N * d);
 	g->dz = TAKE(N * d);
 	g->dq = TAKE(N * hq);
@@ -197,6 +202,9 @@ static enum btz_status ln_bwd(struct btz_gnet *g, float *dy,
 	a.src2 = xhat;
 	a.dst = dg;
 	a.dst2 = db;
+	a.dst3 = g->part;
+	a.parts = g->N < LN_PARTS ? (uint32_t)g->N : LN_PARTS;
+	BTZ_TRY(run(g, TK_LN_PART, (size_t)a.parts * g->d, &a, err));
 	BTZ_TRY(run(g, TK_LN_GRAD, g->d, &a, err));
 	a = args(g);
 	a.src = dy;

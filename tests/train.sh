@@ -60,6 +60,20 @@ awk -v a="$vc" -v b="$vg" 'BEGIN { d = a - b; exit !(d < 0.005 && d > -0.005) }'
 	fail "GPU and CPU training differ: validation $vg against $vc"
 rm -f c50.btm g50.btm
 
+# --init starts from a checkpoint's weights: 10 more steps from a.btm's
+# are well below where the fresh run stood at step 50.
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 10 --eval-every 10 \
+	--init a.btm.train/model.btf -o i.btm train.bin
+vi=$(awk 'END { print $5 }' i.btm.train/curve.tsv)
+note "validation: fresh at step 50 $first, from a.btm's weights $vi"
+awk -v a="$first" -v b="$vi" 'BEGIN { exit !(b < a - 0.1) }' ||
+	fail "--init did not start from the checkpoint: $vi against $first"
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $small --resume --init a.btm.train/model.btf \
+	-o j.btm train.bin
+expect_err "--init and --resume exclude each other"
+
 # Refusals: existing output, missing data, bad numbers, no checkpoint.
 # shellcheck disable=SC2086
 expect_status 1 "$BTZTRAIN" $small -n 2 -o a.btm train.bin

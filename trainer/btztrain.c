@@ -39,7 +39,7 @@ void openblas_set_num_threads(int n);
 
 struct opts {
 	struct btz_hparams hp;
-	const char *out, *dir, *valid, *name, *device;
+	const char *out, *dir, *valid, *name, *device, *init;
 	uint64_t steps, seed, stop_after;
 	uint32_t batch, warmup, eval_every;
 	int threads;
@@ -453,6 +453,8 @@ static void usage(FILE *f)
 "  -o, --output=FILE     the exported model (.btm); never overwritten unless -f\n"
 "  -C, --dir=DIR         checkpoint directory (default MODEL.btm.train)\n"
 "      --resume          continue the run saved in the checkpoint directory\n"
+"      --init=FILE.btf   start from these float weights (a checkpoint's\n"
+"                        model.btf), with a fresh optimizer\n"
 "      --valid=FILE      validation bytes (default: none)\n"
 "      --valid-bytes=N   bytes of it to measure (default 256K; K, M suffixes)\n"
 "      --modality=M      text, image, audio or other (default text)\n"
@@ -533,7 +535,7 @@ static uint32_t parse_u32(const char *opt, const char *s)
 enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_TRANSFORM,
        O_NAME, O_LAYERS,
        O_HEADS, O_KV, O_FF, O_CONTEXT, O_LR, O_LR_MIN, O_WARMUP, O_WD, O_CLIP,
-       O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE };
+       O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE, O_INIT };
 
 int main(int argc, char **argv)
 {
@@ -553,7 +555,7 @@ int main(int argc, char **argv)
 		{ "eval-every", 1, 0, O_EVAL }, { "time-limit", 1, 0, O_TIME },
 		{ "stop-after", 1, 0, O_STOP },
 		{ "calib-bytes", 1, 0, O_CALIB }, { "seed", 1, 0, O_SEED },
-		{ "device", 1, 0, O_DEVICE },
+		{ "device", 1, 0, O_DEVICE },	{ "init", 1, 0, O_INIT },
 		{ "threads", 1, 0, 'T' },	{ "force", 0, 0, 'f' },
 		{ "quiet", 0, 0, 'q' },		{ "help", 0, 0, 'h' },
 		{ "version", 0, 0, 'V' },	{ 0, 0, 0, 0 }
@@ -637,6 +639,7 @@ int main(int argc, char **argv)
 			break;
 		case O_SEED: o.seed = parse_u64("--seed", optarg); break;
 		case O_DEVICE: o.device = optarg; break;
+		case O_INIT: o.init = optarg; break;
 		case 'T':
 			o.threads = btz_parse_threads(optarg);
 			if (o.threads <= 0)
@@ -653,6 +656,8 @@ int main(int argc, char **argv)
 		btz_die("no output model given (-o MODEL.btm); see --help");
 	if (optind >= argc)
 		btz_die("no training data given; see --help");
+	if (o.resume && o.init)
+		btz_die("--init and --resume exclude each other");
 	if (o.hp.ff == 0)
 		o.hp.ff = 4 * o.hp.d;
 	if (o.lr_min < 0)
@@ -720,6 +725,22 @@ int main(int argc, char **argv)
 		if (btz_fmodel_load(&fm, ckpt, &err) != BTZ_OK)
 			btz_die("--resume: %s", err.msg);
 		o.hp = fm->hp;
+	} else if (o.init) {
+		/* Its weights and shape, a fresh optimizer and schedule; the
+		 * provenance says where the weights came from. */
+		struct btz_fmodel *from = NULL;
+		char desc[sizeof(data_desc) + 512];
+
+		if (btz_fmodel_load(&from, o.init, &err) != BTZ_OK)
+			btz_die("--init: %s", err.msg);
+		o.hp = from->hp;
+		snprintf(desc, sizeof(desc), "%s; from %s (%" PRIu64
+			 " steps on %s)", data_desc, o.init, from->steps,
+			 from->train_data ? from->train_data : "?");
+		if (btz_fmodel_alloc(&fm, &o.hp, name, desc, &err) != BTZ_OK)
+			btz_die("%s", err.msg);
+		memcpy(fm->arena, from->arena, fm->arena_floats * sizeof(float));
+		btz_fmodel_free(from);
 	} else {
 		if (btz_fmodel_alloc(&fm, &o.hp, name, data_desc, &err) != BTZ_OK)
 			btz_die("%s", err.msg);

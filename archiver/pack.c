@@ -59,6 +59,10 @@ struct packer {
 	size_t ncand[NCLASSES];
 	struct btz_model_method models[4];
 	size_t nmodels;
+	/* models[k]'s entry in the archive's model table, -1 until a chunk
+	 * uses it: the table names only the models used, so an archive no
+	 * model codes is the same whichever models were loaded. */
+	int table[4];
 	struct btz_method lzma;
 	uint32_t preset;
 	struct btz_progress prog;
@@ -88,6 +92,20 @@ static void drain_one(struct packer *pk)
 	if (j->st != BTZ_OK)
 		btz_die("%s: chunk %zu: %s", pk->outname, pk->w.ix.nchunks,
 			j->err.msg);
+	/* Chunks are written in order, so the table's order (first use) is
+	 * the same for any thread count. */
+	if (j->c.method >= BTZ_METHOD_MODEL0) {
+		size_t k = j->c.method - BTZ_METHOD_MODEL0;
+		const struct btz_model *m = pk->models[k].model;
+
+		if (pk->table[k] < 0) {
+			if (btz_index_add_model(&pk->w.ix, m->fingerprint,
+						m->name, &err) != BTZ_OK)
+				btz_die("%s: %s", pk->outname, err.msg);
+			pk->table[k] = (int)pk->w.ix.nmodels - 1;
+		}
+		j->c.method = (uint8_t)(BTZ_METHOD_MODEL0 + pk->table[k]);
+	}
 	if (btz_writer_add_chunk(&pk->w, &j->c, j->out, &err) != BTZ_OK)
 		btz_die("%s: %s", pk->outname, err.msg);
 	pk->head = (pk->head + 1) % pk->nring;
@@ -273,17 +291,14 @@ static void add_default_models(struct packer *pk)
 static void add_loaded_model(struct packer *pk, const char *path,
 			     struct btz_model *m)
 {
-	struct btz_error err;
 	unsigned mod = m->hp.modality;
 
 	if (have_model_for(pk, mod))
 		btz_die("%s: a second %s model (one per modality)", path,
 			btz_modality_name(mod));
-	if (btz_index_add_model(&pk->w.ix, m->fingerprint, m->name, &err) !=
-	    BTZ_OK)
-		btz_die("%s: %s", path, err.msg);
 	btz_model_method_init(&pk->models[pk->nmodels], m,
 			      (unsigned)pk->nmodels);
+	pk->table[pk->nmodels] = -1;
 	/* The model first: the chunk coder keeps the smallest result. */
 	pk->cand[mod][1] = pk->cand[mod][0];
 	pk->cand[mod][0] = &pk->models[pk->nmodels].method;

@@ -24,6 +24,16 @@ grep -q "other .*random-11 .*src/sample.txt" list ||
 grep -q "text .*lzma2 .*src/words.txt" list ||
 	{ cat list >&2; fail "words.txt not coded by lzma2"; }
 
+# The model table names only the models chunks use: text alone packs to
+# the same archive with the model loaded or not.
+mkdir wsrc
+cp src/words.txt wsrc/
+expect_status 0 "$BTZPACK" -q --model=models/t.btm -o w1.btz wsrc
+expect_status 0 "$BTZPACK" -q --no-default-models -o w2.btz wsrc
+cmp -s w1.btz w2.btz || fail "an unused model changed the archive"
+! "$BTZUNPACK" -l -v w1.btz | grep -q "^model " ||
+	fail "an unused model is in the archive's table"
+
 # Unpacking needs that exact model.
 mkdir x
 expect_status 1 "$BTZUNPACK" -C x a.btz
@@ -88,10 +98,13 @@ expect_status 0 "$BTZUNPACK" -t d.btz
 expect_status 0 "$BTZPACK" -q --no-default-models -o n.btz src
 "$BTZUNPACK" -l n.btz > list
 ! grep -q "random-11" list || { cat list >&2; fail "--no-default-models used a model"; }
-# BTZ_MODEL_PATH comes first; a model --model gave wins over both.
+# BTZ_MODEL_PATH comes first; a model --model gave wins over both. (Data
+# drawn from u.btm, which only that model codes, shows which one ran.)
+mkdir src12
+"$MKSAMPLE" other/u.btm 9000 6 > src12/sample12.bin || fail "mksample failed"
 BTZ_MODEL_PATH="$SCRATCH/other"
 export BTZ_MODEL_PATH
-expect_status 0 "$BTZPACK" -q -o o.btz src
+expect_status 0 "$BTZPACK" -q -o o.btz src12
 "$BTZUNPACK" -l -v o.btz | grep -q "^model .* random-12$" ||
 	fail "BTZ_MODEL_PATH's model not in the archive's table"
 expect_status 0 "$BTZPACK" -q --model=models/t.btm -o m.btz src
@@ -102,7 +115,7 @@ unset BTZ_MODEL_PATH
 mkdir models/retired
 mv models/t.btm models/retired/
 cp other/u.btm models/
-expect_status 0 "$BTZPACK" -q -o r.btz src
+expect_status 0 "$BTZPACK" -q -o r.btz src12
 "$BTZUNPACK" -l -v r.btz | grep -q "^model .* random-12$" ||
 	fail "the model that replaced a retired one is not the default"
 expect_status 0 "$BTZUNPACK" -t d.btz

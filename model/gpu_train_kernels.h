@@ -17,7 +17,7 @@
 #include "model/intops.h"
 
 /* The widest head a thread's attention sums hold. */
-#define TK_DH_MAX 128
+#define TK_DH_MAX 64
 
 enum tk_id {
 	TK_FILL0,     /* n: dst = 0 */

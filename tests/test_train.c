@@ -8,6 +8,7 @@
 #include "check.h"
 #include "common/bytes.h"
 #include "model/float.h"
+#include "trainer/bf16.h"
 #include "trainer/gnet.h"
 #include "trainer/net.h"
 
@@ -137,6 +138,67 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 	free(tok);
 }
 
+/* bf16 products against float32 ones, every transposition, with and
+ * without accumulation: within bf16's rounding (8-bit mantissas). */
+static void check_bf16(void)
+{
+	static const int shapes[][3] = { { 64, 48, 32 }, { 37, 19, 70 },
+					 { 300, 128, 257 } };
+	uint64_t s = 9;
+	int worst_ok = 1;
+
+	if (!btz_bf16_enable(1)) {
+		printf("bf16 products: not on this build or CPU, not checked\n");
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		for (int v = 0; v < 8; v++) {
+			int m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
+			int ta = v & 1, tb = v >> 1 & 1, acc = v >> 2;
+			int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5;
+			int ldc = n + 2;
+			size_t na = (size_t)lda * (ta ? k : m);
+			size_t nb = (size_t)ldb * (tb ? n : k);
+			float *a = malloc(na * 4), *b = malloc(nb * 4);
+			float *c1 = malloc((size_t)ldc * m * 4);
+			float *c2 = malloc((size_t)ldc * m * 4);
+			double err = 0, big = 0;
+
+			for (size_t j = 0; j < na; j++)
+				a[j] = (float)(btz_splitmix64(&s) % 2001) / 1000 - 1;
+			for (size_t j = 0; j < nb; j++)
+				b[j] = (float)(btz_splitmix64(&s) % 2001) / 1000 - 1;
+			for (size_t j = 0; j < (size_t)ldc * m; j++)
+				c1[j] = c2[j] = (float)(j % 7);
+			btz_mm(ta, tb, m, n, k, 1, a, lda, b, ldb, (float)acc,
+			       c1, ldc);
+			CHECK(btz_bf16_mm(ta, tb, m, n, k, a, lda, b, ldb,
+					  (float)acc, c2, ldc));
+			for (int r = 0; r < m; r++)
+				for (int c = 0; c < ldc; c++) {
+					double x = c1[r * ldc + c];
+
+					big = fmax(big, fabs(x));
+					err = fmax(err, fabs(x - c2[r * ldc + c]));
+				}
+			/* Each input off by up to 2^-9: sums of k products
+			 * off by ~sqrt(k)·2^-8 typically. */
+			if (err > 0.01 * big) {
+				printf("  bf16 %dx%dx%d ta %d tb %d acc %d: "
+				       "error %.4g of %.4g\n", m, n, k, ta, tb,
+				       acc, err, big);
+				worst_ok = 0;
+			}
+			free(a);
+			free(b);
+			free(c1);
+			free(c2);
+		}
+	printf("bf16 products: %s\n", worst_ok ? "within 1%" : "off");
+	CHECK(worst_ok);
+	btz_bf16_enable(0);
+}
+
 int main(int argc, char **argv)
 {
 	/* Full heads, shared key/value heads, one head; windows shorter and
@@ -156,6 +218,7 @@ int main(int argc, char **argv)
 		gpu_ops = &btz_gpu_cuda_ops;
 #endif
 	}
+	check_bf16();
 	check_model(&a, 3, 1);
 	check_model(&b, 2, 2);
 	check_model(&c, 2, 3);

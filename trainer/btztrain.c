@@ -30,6 +30,7 @@
 #include "model/export.h"
 #include "model/float.h"
 #include "model/transform.h"
+#include "trainer/bf16.h"
 #include "trainer/gnet.h"
 #include "trainer/net.h"
 
@@ -45,7 +46,7 @@ struct opts {
 	int threads;
 	double lr, lr_min, wd, clip, qat_from, time_limit;
 	size_t valid_bytes, calib_bytes;
-	int resume, verbose, quiet;
+	int resume, verbose, quiet, fp32;
 };
 
 static double now(void)
@@ -485,6 +486,8 @@ static void usage(FILE *f)
 "      --seed=N          initialization and sampling seed (default 1)\n"
 "      --device=WHERE    train on cpu, cuda or auto (default: a GPU if\n"
 "                        one answers)\n"
+"      --fp32            float32 weight products on the CPU (default: bf16\n"
+"                        through oneDNN where the CPU has AVX-512 BF16)\n"
 "  -T, --threads=N       threads, 0 = one per processor (default)\n"
 "  -f, --force           overwrite the output model\n"
 "  -q, --quiet           no progress line\n"
@@ -535,7 +538,7 @@ static uint32_t parse_u32(const char *opt, const char *s)
 enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_TRANSFORM,
        O_NAME, O_LAYERS,
        O_HEADS, O_KV, O_FF, O_CONTEXT, O_LR, O_LR_MIN, O_WARMUP, O_WD, O_CLIP,
-       O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE, O_INIT };
+       O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE, O_INIT, O_FP32 };
 
 int main(int argc, char **argv)
 {
@@ -556,6 +559,7 @@ int main(int argc, char **argv)
 		{ "stop-after", 1, 0, O_STOP },
 		{ "calib-bytes", 1, 0, O_CALIB }, { "seed", 1, 0, O_SEED },
 		{ "device", 1, 0, O_DEVICE },	{ "init", 1, 0, O_INIT },
+		{ "fp32", 0, 0, O_FP32 },
 		{ "threads", 1, 0, 'T' },	{ "force", 0, 0, 'f' },
 		{ "quiet", 0, 0, 'q' },		{ "help", 0, 0, 'h' },
 		{ "version", 0, 0, 'V' },	{ 0, 0, 0, 0 }
@@ -640,6 +644,7 @@ int main(int argc, char **argv)
 		case O_SEED: o.seed = parse_u64("--seed", optarg); break;
 		case O_DEVICE: o.device = optarg; break;
 		case O_INIT: o.init = optarg; break;
+		case O_FP32: o.fp32 = 1; break;
 		case 'T':
 			o.threads = btz_parse_threads(optarg);
 			if (o.threads <= 0)
@@ -768,6 +773,7 @@ int main(int argc, char **argv)
 	if (o.resume)
 		load_state(stpath, &st);
 	struct trainer_net tnet = { NULL, NULL }, *net = &tnet;
+	int bf16_on = 0;
 	const struct btz_gpu_ops *gops = train_device(o.device, o.quiet);
 	if (gops != NULL) {
 		if (btz_gnet_new(&tnet.gnet, gops, &o.hp, B, &err) != BTZ_OK)
@@ -778,6 +784,7 @@ int main(int argc, char **argv)
 							 : "GPU (CUDA)");
 	} else {
 		tnet.net = btz_net_new(&o.hp, B);
+		bf16_on = btz_bf16_enable(!o.fp32);
 	}
 	uint16_t *tok = malloc(B * T * sizeof(*tok));
 	uint8_t *tgt = malloc(B * T);
@@ -792,10 +799,12 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"%s: %zu parameters (d %u, %u layers, %u/%u heads, ff %u, "
 			"context %u, layout %s), %zu training bytes, %zu "
-			"validation\n", btz_progname, nparams, o.hp.d,
-			o.hp.layers, o.hp.heads, o.hp.kv_heads, o.hp.ff,
+			"validation; %s products\n", btz_progname, nparams,
+			o.hp.d, o.hp.layers, o.hp.heads, o.hp.kv_heads, o.hp.ff,
 			o.hp.context, btz_transform_name(o.hp.transform), tlen,
-			vlen);
+			vlen, gops != NULL ? "GPU float32"
+			: bf16_on	   ? "bf16 (oneDNN)"
+					   : "float32");
 
 	FILE *cf = fopen(curve, o.resume ? "a" : "w");
 	if (cf == NULL)

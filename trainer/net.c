@@ -5,6 +5,7 @@
  * probabilities in the backward pass (a T×T matrix per head would not
  * fit in memory, a block of rows fits in L2). */
 #include "trainer/net.h"
+#include "trainer/bf16.h"
 #include "trainer/vec.h"
 
 #include <math.h>
@@ -93,6 +94,10 @@ void btz_net_windows(const uint8_t *bytes, size_t nwin, size_t T,
 static void mmp(int ta, int tb, int m, int n, int k, const float *a, int lda,
 		const float *b, int ldb, float beta, float *c, int ldc)
 {
+	/* oneDNN splits a bf16 product over the threads itself (and its
+	 * primitives must not run concurrently). */
+	if (btz_bf16_mm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc))
+		return;
 	int nt = threads();
 
 	if (nt > m)

@@ -84,6 +84,13 @@ static enum btz_status btf_floats(const struct btz_hparams *hp, size_t *out,
 	return BTZ_OK;
 }
 
+enum btz_status btz_fmodel_floats(const struct btz_hparams *hp, size_t *out,
+				  struct btz_error *err)
+{
+	BTZ_TRY(btz_hparams_check(hp, err));
+	return btf_floats(hp, out, err);
+}
+
 /* ---- Memory ---- */
 
 void btz_fmodel_free(struct btz_fmodel *fm)

@@ -51,6 +51,10 @@ struct btz_fstats {
 
 /* A model with its arena allocated (zeroed) and every pointer bound;
  * name and train_data are copied (train_data may be NULL). */
+/* Floats in the arena of a model of shape hp (its arena_floats). */
+enum btz_status btz_fmodel_floats(const struct btz_hparams *hp, size_t *out,
+				  struct btz_error *err);
+
 enum btz_status btz_fmodel_alloc(struct btz_fmodel **out,
 				 const struct btz_hparams *hp, const char *name,
 				 const char *train_data, struct btz_error *err);

@@ -17,7 +17,8 @@ struct btz_gnet {
 	const struct btz_gpu_ops *ops;
 	void *ctx;
 	struct btz_hparams hp;
-	size_t B, T, N, d, F, dh, hq, kv, np;
+	struct btz_net_dims z;
+	size_t np; /* floats of the weights */
 	float *mem; /* every device buffer below, one allocation */
 	float *w, *gw; /* the weights and their gradient, the arena's layout */
 	float *x0, *logits, *loss, *dd, *part;
@@ -53,16 +54,16 @@ static struct tk_args args(const struct btz_gnet *g)
 	memset(&a, 0, sizeof(a));
 	a.tok = g->tok;
 	a.tgt = g->tgt;
-	a.N = (uint32_t)g->N;
-	a.T = (uint32_t)g->T;
-	a.d = (uint32_t)g->d;
-	a.F = (uint32_t)g->F;
+	a.N = (uint32_t)g->z.N;
+	a.T = (uint32_t)g->z.T;
+	a.d = (uint32_t)g->z.d;
+	a.F = (uint32_t)g->z.F;
 	a.H = g->hp.heads;
 	a.Hkv = g->hp.kv_heads;
-	a.dh = (uint32_t)g->dh;
-	a.hq = (uint32_t)g->hq;
-	a.kv = (uint32_t)g->kv;
-	a.scale = (float)(1 / sqrt((double)g->dh));
+	a.dh = (uint32_t)g->z.dh;
+	a.hq = (uint32_t)g->z.hq;
+	a.kv = (uint32_t)g->z.kv;
+	a.scale = (float)(1 / sqrt((double)g->z.dh));
 	return a;
 }
 
@@ -72,7 +73,6 @@ enum btz_status btz_gnet_new(struct btz_gnet **out,
 			     struct btz_error *err)
 {
 	struct btz_gnet *g = calloc(1, sizeof(*g));
-	struct btz_fmodel *probe = NULL;
 	size_t total, off = 0;
 	enum btz_status st;
 
@@ -81,33 +81,23 @@ enum btz_status btz_gnet_new(struct btz_gnet **out,
 		return btz_fail(err, BTZ_E_NOMEM, "out of memory");
 	g->ops = ops;
 	g->hp = *hp;
-	g->B = batch;
-	g->T = hp->context;
-	g->N = batch * hp->context;
-	g->d = hp->d;
-	g->F = hp->ff;
-	g->dh = hp->d / hp->heads;
-	g->hq = hp->d;
-	g->kv = (size_t)hp->kv_heads * g->dh;
-	if (g->dh > TK_DH_MAX) {
-		size_t dh = g->dh;
+	btz_net_dims(&g->z, hp, batch);
+	if (g->z.dh > TK_DH_MAX) {
+		size_t dh = g->z.dh;
 
 		free(g);
 		return btz_fail(err, BTZ_E_UNSUPPORTED,
 				"GPU training: heads of %zu (at most %d)", dh,
 				TK_DH_MAX);
 	}
-	/* The arena's size, from a model of this shape. */
-	st = btz_fmodel_alloc(&probe, hp, "probe", NULL, err);
+	st = btz_fmodel_floats(hp, &g->np, err);
 	if (st != BTZ_OK) {
 		free(g);
 		return st;
 	}
-	g->np = probe->arena_floats;
-	btz_fmodel_free(probe);
 
-	size_t N = g->N, d = g->d, F = g->F, hq = g->hq, kv = g->kv;
-	size_t lse = batch * hp->heads * g->T;
+	size_t N = g->z.N, d = g->z.d, F = g->z.F, hq = g->z.hq, kv = g->z.kv;
+	size_t lse = batch * hp->heads * g->z.T;
 	size_t per = btz_net_layer_floats(hp, batch);
 	/* tok and tgt take whole floats at the end. */
 	size_t ftok = (N * sizeof(uint16_t) + 3) / 4, ftgt = (N + 3) / 4;
@@ -187,7 +177,7 @@ static enum btz_status ln_fwd(struct btz_gnet *g, const float *r,
 	a.dst = xhat;
 	a.dst2 = rstd;
 	a.dst3 = y;
-	return run(g, TK_LN_FWD, g->N, &a, err);
+	return run(g, TK_LN_FWD, g->z.N, &a, err);
 }
 
 /* dy → ∂/∂r in place, adding dg and db. */
@@ -203,16 +193,16 @@ static enum btz_status ln_bwd(struct btz_gnet *g, float *dy,
 	a.dst = dg;
 	a.dst2 = db;
 	a.dst3 = g->part;
-	a.parts = g->N < LN_PARTS ? (uint32_t)g->N : LN_PARTS;
-	BTZ_TRY(run(g, TK_LN_PART, (size_t)a.parts * g->d, &a, err));
-	BTZ_TRY(run(g, TK_LN_GRAD, g->d, &a, err));
+	a.parts = g->z.N < LN_PARTS ? (uint32_t)g->z.N : LN_PARTS;
+	BTZ_TRY(run(g, TK_LN_PART, (size_t)a.parts * g->z.d, &a, err));
+	BTZ_TRY(run(g, TK_LN_GRAD, g->z.d, &a, err));
 	a = args(g);
 	a.src = dy;
 	a.src2 = xhat;
 	a.src3 = rstd;
 	a.gam = gam;
 	a.dst = dy;
-	return run(g, TK_LN_BWD, g->N, &a, err);
+	return run(g, TK_LN_BWD, g->z.N, &a, err);
 }
 
 static enum btz_status copy(struct btz_gnet *g, float *dst, const float *src,
@@ -228,7 +218,7 @@ static enum btz_status copy(struct btz_gnet *g, float *dst, const float *src,
 static enum btz_status forward(struct btz_gnet *g, const struct btz_fmodel *fm,
 			       struct btz_error *err)
 {
-	size_t N = g->N, d = g->d, F = g->F, hq = g->hq, kv = g->kv;
+	size_t N = g->z.N, d = g->z.d, F = g->z.F, hq = g->z.hq, kv = g->z.kv;
 	struct tk_args a = args(g);
 	const float *x = g->x0;
 
@@ -252,7 +242,7 @@ static enum btz_status forward(struct btz_gnet *g, const struct btz_fmodel *fm,
 		a.v = y->v;
 		a.ol = y->o;
 		a.odd = y->lse;
-		BTZ_TRY(run(g, TK_ATTN, g->B * g->hp.heads * g->T, &a, err));
+		BTZ_TRY(run(g, TK_ATTN, g->z.B * g->hp.heads * g->z.T, &a, err));
 		/* r = x + o·Woᵀ */
 		BTZ_TRY(copy(g, g->dz, x, N * d, err));
 		BTZ_TRY(mm(g, 0, 1, N, d, hq, y->o, hq, DEV(g->w, w->wo), hq, 1,
@@ -283,8 +273,8 @@ static enum btz_status backward(struct btz_gnet *g,
 				const struct btz_fmodel *fm,
 				struct btz_error *err)
 {
-	size_t N = g->N, d = g->d, F = g->F, hq = g->hq, kv = g->kv;
-	size_t L = g->hp.layers, rows = g->B * g->hp.heads * g->T;
+	size_t N = g->z.N, d = g->z.d, F = g->z.F, hq = g->z.hq, kv = g->z.kv;
+	size_t L = g->hp.layers, rows = g->z.B * g->hp.heads * g->z.T;
 	const float *x = g->ly[L - 1].x;
 	struct tk_args a;
 
@@ -342,7 +332,7 @@ static enum btz_status backward(struct btz_gnet *g,
 		a.dk = g->dk;
 		a.dv = g->dv;
 		BTZ_TRY(run(g, TK_ATTN_DQ, rows, &a, err));
-		BTZ_TRY(run(g, TK_ATTN_DKV, g->B * g->hp.kv_heads * g->T, &a,
+		BTZ_TRY(run(g, TK_ATTN_DKV, g->z.B * g->hp.kv_heads * g->z.T, &a,
 			    err));
 		BTZ_TRY(mm(g, 1, 0, hq, d, N, g->dq, hq, xin, d, 1,
 			   DEV(g->gw, w->wq), d, err));
@@ -377,15 +367,15 @@ enum btz_status btz_gnet_step(struct btz_gnet *g, const struct btz_fmodel *fm,
 				"floats, net for %zu", fm->arena_floats, g->np);
 	BTZ_TRY(g->ops->put(g->ctx, g->w, fm->arena, g->np * sizeof(float),
 			    err));
-	BTZ_TRY(g->ops->put(g->ctx, g->tok, tok, g->N * sizeof(*tok), err));
-	BTZ_TRY(g->ops->put(g->ctx, g->tgt, tgt, g->N, err));
+	BTZ_TRY(g->ops->put(g->ctx, g->tok, tok, g->z.N * sizeof(*tok), err));
+	BTZ_TRY(g->ops->put(g->ctx, g->tgt, tgt, g->z.N, err));
 	BTZ_TRY(forward(g, fm, err));
 	a = args(g);
 	a.dst = g->logits;
 	a.dst2 = g->loss;
 	a.grad = grad != NULL;
-	a.inv = 1.0f / (float)g->N;
-	BTZ_TRY(run(g, TK_XENT, g->N, &a, err));
+	a.inv = 1.0f / (float)g->z.N;
+	BTZ_TRY(run(g, TK_XENT, g->z.N, &a, err));
 	if (grad != NULL) {
 		a = args(g);
 		a.dst = g->gw;
@@ -397,9 +387,9 @@ enum btz_status btz_gnet_step(struct btz_gnet *g, const struct btz_fmodel *fm,
 			grad->arena[i] += g->host_grad[i];
 	}
 	BTZ_TRY(g->ops->get(g->ctx, g->host_loss, g->loss,
-			    g->N * sizeof(float), err));
-	for (size_t i = 0; i < g->N; i++)
+			    g->z.N * sizeof(float), err));
+	for (size_t i = 0; i < g->z.N; i++)
 		sum += g->host_loss[i];
-	*loss = sum / (double)g->N;
+	*loss = sum / (double)g->z.N;
 	return BTZ_OK;
 }

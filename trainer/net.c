@@ -23,7 +23,7 @@
 
 struct btz_net {
 	struct btz_hparams hp;
-	size_t B, T, N, d, F, dh, hq, kv;
+	struct btz_net_dims z;
 	float *x0;
 	struct btz_net_layer *ly;
 	float *logits;
@@ -113,22 +113,36 @@ static void mmp(int ta, int tb, int m, int n, int k, const float *a, int lda,
 	}
 }
 
+void btz_net_dims(struct btz_net_dims *z, const struct btz_hparams *hp,
+		  size_t B)
+{
+	z->B = B;
+	z->T = hp->context;
+	z->N = B * hp->context;
+	z->d = hp->d;
+	z->F = hp->ff;
+	z->dh = hp->d / hp->heads;
+	z->hq = hp->d;
+	z->kv = (size_t)hp->kv_heads * z->dh;
+}
+
 size_t btz_net_layer_floats(const struct btz_hparams *hp, size_t B)
 {
-	size_t N = B * hp->context, dh = hp->d / hp->heads;
-	size_t hq = hp->d, kv = (size_t)hp->kv_heads * dh;
+	struct btz_net_dims z;
 
-	return N * (hq * 2 + kv * 2 + (size_t)hp->d * 4 + 2 +
-		    (size_t)hp->ff * 3) +
-	       B * hp->heads * hp->context;
+	btz_net_dims(&z, hp, B);
+	return z.N * (z.hq * 2 + z.kv * 2 + z.d * 4 + 2 + z.F * 3) +
+	       B * hp->heads * z.T;
 }
 
 void btz_net_layer_bind(struct btz_net_layer *ly, float *base,
 			const struct btz_hparams *hp, size_t B)
 {
-	size_t N = B * hp->context, d = hp->d, F = hp->ff;
-	size_t hq = hp->d, kv = (size_t)hp->kv_heads * (hp->d / hp->heads);
+	struct btz_net_dims z;
 	size_t off = 0;
+
+	btz_net_dims(&z, hp, B);
+	size_t N = z.N, d = z.d, F = z.F, hq = z.hq, kv = z.kv;
 
 #define TAKE(n) (off += (n), base + off - (n))
 	ly->q = TAKE(N * hq);
@@ -156,21 +170,15 @@ struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 	if (net == NULL)
 		return NULL;
 	net->hp = *hp;
-	net->B = batch;
-	net->T = hp->context;
-	net->N = batch * hp->context;
-	net->d = hp->d;
-	net->F = hp->ff;
-	net->dh = hp->d / hp->heads;
-	net->hq = hp->d;
-	net->kv = (size_t)hp->kv_heads * net->dh;
+	btz_net_dims(&net->z, hp, batch);
 	net->nthreads = threads();
-	size_t N = net->N, d = net->d, F = net->F, hq = net->hq, kv = net->kv;
+	size_t N = net->z.N, d = net->z.d, F = net->z.F;
+	size_t hq = net->z.hq, kv = net->z.kv;
 
 	per = btz_net_layer_floats(hp, batch);
 	total = N * d + per * hp->layers + N * 256 +
 		N * (3 * d + 2 * hq + 2 * kv + 3 * F) +
-		(size_t)net->nthreads * 2 * ROWBLOCK * net->T;
+		(size_t)net->nthreads * 2 * ROWBLOCK * net->z.T;
 	net->arena = malloc(total * sizeof(float));
 	net->ly = calloc(hp->layers, sizeof(*net->ly));
 	if (net->arena == NULL || net->ly == NULL) {
@@ -192,7 +200,7 @@ struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 	net->da = TAKE(N * F);
 	net->du = TAKE(N * F);
 	net->dh_ = TAKE(N * F);
-	net->scratch = TAKE((size_t)net->nthreads * 2 * ROWBLOCK * net->T);
+	net->scratch = TAKE((size_t)net->nthreads * 2 * ROWBLOCK * net->z.T);
 #undef TAKE
 	return net;
 }
@@ -210,10 +218,10 @@ void btz_net_free(struct btz_net *net)
 static void ln_fwd(const struct btz_net *net, const float *r, const float *g,
 		   const float *b, float *xhat, float *rstd, float *y)
 {
-	size_t d = net->d;
+	size_t d = net->z.d;
 
 #pragma omp parallel for schedule(static)
-	for (size_t i = 0; i < net->N; i++) {
+	for (size_t i = 0; i < net->z.N; i++) {
 		const float *ri = r + i * d;
 		double mean = 0, var = 0;
 
@@ -238,15 +246,15 @@ static void ln_bwd(const struct btz_net *net, const float *dy,
 		   const float *xhat, const float *rstd, const float *g,
 		   float *dr, float *dg, float *db)
 {
-	size_t d = net->d;
+	size_t d = net->z.d;
 
-	for (size_t i = 0; i < net->N; i++)
+	for (size_t i = 0; i < net->z.N; i++)
 		for (size_t c = 0; c < d; c++) {
 			dg[c] += dy[i * d + c] * xhat[i * d + c];
 			db[c] += dy[i * d + c];
 		}
 #pragma omp parallel for schedule(static)
-	for (size_t i = 0; i < net->N; i++) {
+	for (size_t i = 0; i < net->z.N; i++) {
 		const float *yi = dy + i * d, *xi = xhat + i * d;
 		float m1 = 0, m2 = 0;
 
@@ -264,12 +272,12 @@ static void ln_bwd(const struct btz_net *net, const float *dy,
 
 static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 {
-	size_t T = net->T, hq = net->hq, kv = net->kv, dh = net->dh;
+	size_t T = net->z.T, hq = net->z.hq, kv = net->z.kv, dh = net->z.dh;
 	size_t H = net->hp.heads, Hkv = net->hp.kv_heads;
 	float scale = (float)(1 / sqrt((double)dh));
 
 #pragma omp parallel for schedule(dynamic)
-	for (size_t task = 0; task < net->B * H; task++) {
+	for (size_t task = 0; task < net->z.B * H; task++) {
 		size_t b = task / H, h = task % H, g = h * Hkv / H;
 		float *S = net->scratch + (size_t)thread_id() * 2 * ROWBLOCK * T;
 		const float *kb = a->k + b * T * kv + g * dh;
@@ -304,14 +312,14 @@ static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
  * so the heads sharing a key/value head add into it in one thread. */
 static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 {
-	size_t T = net->T, hq = net->hq, kv = net->kv, dh = net->dh;
+	size_t T = net->z.T, hq = net->z.hq, kv = net->z.kv, dh = net->z.dh;
 	size_t H = net->hp.heads, Hkv = net->hp.kv_heads;
 	float scale = (float)(1 / sqrt((double)dh));
 
-	memset(net->dk, 0, net->N * kv * sizeof(float));
-	memset(net->dv, 0, net->N * kv * sizeof(float));
+	memset(net->dk, 0, net->z.N * kv * sizeof(float));
+	memset(net->dv, 0, net->z.N * kv * sizeof(float));
 #pragma omp parallel for schedule(dynamic)
-	for (size_t task = 0; task < net->B * Hkv; task++) {
+	for (size_t task = 0; task < net->z.B * Hkv; task++) {
 		size_t b = task / Hkv, g = task % Hkv;
 		float *P = net->scratch + (size_t)thread_id() * 2 * ROWBLOCK * T;
 		float *dP = P + ROWBLOCK * T;
@@ -364,8 +372,8 @@ double btz_net_step(struct btz_net *net, const struct btz_fmodel *fm,
 		    const uint16_t *tok, const uint8_t *tgt,
 		    struct btz_fmodel *grad)
 {
-	size_t N = net->N, T = net->T, d = net->d, F = net->F;
-	int hq = (int)net->hq, kv = (int)net->kv, id = (int)d, iF = (int)F;
+	size_t N = net->z.N, T = net->z.T, d = net->z.d, F = net->z.F;
+	int hq = (int)net->z.hq, kv = (int)net->z.kv, id = (int)d, iF = (int)F;
 	uint32_t L = net->hp.layers;
 	double loss = 0;
 

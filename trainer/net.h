@@ -14,6 +14,16 @@
  * backward pass. */
 struct btz_net;
 
+/* The sizes of a batch's tensors: B windows of T positions, N = B·T
+ * rows, width d, MLP F, heads of dh, hq = H·dh query and kv = Hkv·dh
+ * key/value columns (the CPU and GPU steps share them). */
+struct btz_net_dims {
+	size_t B, T, N, d, F, dh, hq, kv;
+};
+
+void btz_net_dims(struct btz_net_dims *z, const struct btz_hparams *hp,
+		  size_t B);
+
 /* What one layer keeps for the backward pass, rows r = b·T + t: the same
  * on the CPU (net.c) and the GPU (gnet.c). q, o [N][H·dh]; k, v
  * [N][Hkv·dh]; lse [B][H][T]; x̂, x [N][d]; 1/σ [N]; a, u, h [N][F]. */

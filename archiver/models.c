@@ -38,24 +38,6 @@ static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
 	return st;
 }
 
-static enum btz_status mm_decode(void *ctx, const uint8_t *in, size_t n,
-				 uint8_t *out, size_t raw,
-				 struct btz_error *err)
-{
-	struct btz_model_method *mm = ctx;
-
-	/* A writer never makes longer model chunks; refusing them keeps a
-	 * hostile archive from asking for huge caches. */
-	if ((raw - 1) / mm->pred.window + 1 > BTZ_MODEL_CHUNK_WINDOWS)
-		return btz_fail(err, BTZ_E_CORRUPT,
-				"model chunk of %zu windows (at most %d)",
-				(raw - 1) / mm->pred.window + 1,
-				BTZ_MODEL_CHUNK_WINDOWS);
-	BTZ_TRY(btz_predict_decode(&mm->pred, in, n, out, raw, err));
-	btz_transform_inverse(mm->model->hp.transform, out, raw);
-	return BTZ_OK;
-}
-
 /* Chunks a model decodes at once: on a GPU enough windows a step to
  * keep it busy (a step is dozens of small launches whatever its rows);
  * on the CPU one, since the threads already share the work chunk by
@@ -87,6 +69,8 @@ static void mm_decode_many(void *ctx, struct btz_method_part *parts,
 	for (size_t i = 0; i < k; i++) {
 		size_t nwin = (parts[i].raw - 1) / mm->pred.window + 1;
 
+		/* A writer never makes longer model chunks; refusing them
+		 * keeps a hostile archive from asking for huge caches. */
 		if (parts[i].raw > 0 && nwin > BTZ_MODEL_CHUNK_WINDOWS) {
 			parts[i].st = btz_fail(&parts[i].err, BTZ_E_CORRUPT,
 					       "model chunk of %zu windows "
@@ -113,6 +97,19 @@ static void mm_decode_many(void *ctx, struct btz_method_part *parts,
 done:
 	free(pp);
 	free(at);
+}
+
+static enum btz_status mm_decode(void *ctx, const uint8_t *in, size_t n,
+				 uint8_t *out, size_t raw,
+				 struct btz_error *err)
+{
+	struct btz_method_part part = { .in = in, .n = n, .out = out,
+					.raw = raw };
+
+	mm_decode_many(ctx, &part, 1);
+	if (part.st != BTZ_OK && err != NULL)
+		*err = part.err;
+	return part.st;
 }
 
 enum btz_device_choice btz_device_arg(const char *s)

@@ -203,6 +203,17 @@ enum btz_status btz_chunk_encode(const struct btz_method *const *cand,
 	return BTZ_OK;
 }
 
+/* A decoded chunk against its checksum. */
+static enum btz_status verify(const struct btz_chunk *c, const uint8_t *out,
+			      struct btz_error *err)
+{
+	if (!BTZ_SUM_OK(btz_chunk_checksum(out, c->raw_size, c->offset),
+			c->checksum))
+		return btz_fail(err, BTZ_E_CHECKSUM,
+				"checksum mismatch (data is corrupt)");
+	return BTZ_OK;
+}
+
 size_t btz_method_lockstep(const struct btz_methods *ms, uint8_t id)
 {
 	const struct btz_method *m = ms->by_id[id];
@@ -233,13 +244,8 @@ void btz_chunk_decode_many(const struct btz_methods *ms,
 	}
 	m->decode_many(m->ctx, parts, k);
 	for (size_t i = 0; i < k; i++)
-		if (parts[i].st == BTZ_OK &&
-		    !BTZ_SUM_OK(btz_chunk_checksum(parts[i].out, c[i]->raw_size,
-						   c[i]->offset),
-				c[i]->checksum))
-			parts[i].st = btz_fail(&parts[i].err, BTZ_E_CHECKSUM,
-					       "checksum mismatch (data is "
-					       "corrupt)");
+		if (parts[i].st == BTZ_OK)
+			parts[i].st = verify(c[i], parts[i].out, &parts[i].err);
 }
 
 enum btz_status btz_chunk_decode(const struct btz_methods *ms,
@@ -257,9 +263,5 @@ enum btz_status btz_chunk_decode(const struct btz_methods *ms,
 				c->method);
 	}
 	BTZ_TRY(m->decode(m->ctx, in, c->coded_size, out, c->raw_size, err));
-	if (!BTZ_SUM_OK(btz_chunk_checksum(out, c->raw_size, c->offset),
-			c->checksum))
-		return btz_fail(err, BTZ_E_CHECKSUM,
-				"checksum mismatch (data is corrupt)");
-	return BTZ_OK;
+	return verify(c, out, err);
 }

@@ -27,9 +27,7 @@ struct djob {
 
 static size_t lockstep(const struct btz_dstream *ds, size_t chunk)
 {
-	size_t k = btz_method_lockstep(ds->ms, ds->r->ix.chunks[chunk].method);
-
-	return k < BTZ_LOCKSTEP_MAX ? k : BTZ_LOCKSTEP_MAX;
+	return ds->lockstep[ds->r->ix.chunks[chunk].method];
 }
 
 /* Reads chunk j->chunk into j's buffers. */
@@ -126,12 +124,17 @@ enum btz_status btz_dstream_init(struct btz_dstream *ds,
 		if (want[c])
 			ds->need[ds->nneed++] = c;
 	free(want);
-	/* Room for two groups of the largest lockstep in flight. */
-	for (size_t i = 0; i < ds->nneed; i++) {
-		size_t k = lockstep(ds, ds->need[i]);
+	/* Each method's group size, asked once; room for two groups of
+	 * the largest that a needed chunk uses in flight. */
+	unsigned char used[256] = { 0 };
+	for (size_t i = 0; i < ds->nneed; i++)
+		used[ix->chunks[ds->need[i]].method] = 1;
+	for (int id = 0; id < 256; id++) {
+		size_t k = btz_method_lockstep(ms, (uint8_t)id);
 
-		if (nring < 2 * k + 1)
-			nring = 2 * k + 1;
+		ds->lockstep[id] = k < BTZ_LOCKSTEP_MAX ? k : BTZ_LOCKSTEP_MAX;
+		if (used[id] && nring < 2 * ds->lockstep[id] + 1)
+			nring = 2 * ds->lockstep[id] + 1;
 	}
 	ds->nring = nring < 2 ? 2 : nring;
 	ds->ring = calloc(ds->nring, sizeof(*ds->ring));

@@ -23,6 +23,7 @@ struct btz_dstream {
 	size_t nneed, next;
 	struct djob *ring;
 	struct djob **groups; /* BTZ_LOCKSTEP_MAX per ring slot */
+	size_t lockstep[256]; /* chunks a group of each method takes */
 	size_t nring, head, count;
 	struct djob *cur; /* the chunk being consumed */
 };

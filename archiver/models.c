@@ -125,31 +125,21 @@ enum btz_device_choice btz_device_arg(const char *s)
 
 void btz_device_choose(enum btz_device_choice want)
 {
-	char why[256];
+	char why[256] = "";
+	int d = BTZ_DEVICE_CPU;
 
-	if (want == BTZ_RUN_CPU) {
-		btz_engine_set_device(BTZ_DEVICE_CPU);
-		return;
-	}
-	/* For the tests: the GPU engine on its simulated device, so that
-	 * machines without a GPU check the tools' GPU path end to end. */
-	if (want == BTZ_RUN_CUDA && getenv("BTZ_GPU_SIM") != NULL &&
-	    strcmp(getenv("BTZ_GPU_SIM"), "1") == 0) {
-		btz_engine_set_device(BTZ_DEVICE_SIM);
-		if (btz_verbose)
-			btz_note("models run on the simulated GPU (BTZ_GPU_SIM)");
-		return;
-	}
-	if (btz_cuda_usable(why, sizeof(why))) {
-		btz_engine_set_device(BTZ_DEVICE_CUDA);
-		if (btz_verbose)
-			btz_note("models run on the GPU (CUDA)");
-		return;
-	}
-	if (want == BTZ_RUN_CUDA)
+	if (want != BTZ_RUN_CPU)
+		d = btz_device_gpu(want == BTZ_RUN_CUDA, why, sizeof(why));
+	if (d < 0)
 		btz_die("--device=cuda: %s", why);
-	btz_engine_set_device(BTZ_DEVICE_CPU);
-	if (btz_verbose)
+	btz_engine_set_device((enum btz_device)d);
+	if (!btz_verbose || want == BTZ_RUN_CPU)
+		return;
+	if (d == BTZ_DEVICE_SIM)
+		btz_note("models run on the simulated GPU (BTZ_GPU_SIM)");
+	else if (d == BTZ_DEVICE_CUDA)
+		btz_note("models run on the GPU (CUDA)");
+	else
 		btz_note("models run on the CPU: %s", why);
 }
 

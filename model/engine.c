@@ -241,6 +241,28 @@ int btz_cuda_usable(char *why, size_t cap)
 #endif
 }
 
+int btz_device_gpu(int strict, char *why, size_t cap)
+{
+	const char *sim = getenv("BTZ_GPU_SIM");
+
+	if (strict && sim != NULL && strcmp(sim, "1") == 0)
+		return BTZ_DEVICE_SIM;
+	if (btz_cuda_usable(why, cap))
+		return BTZ_DEVICE_CUDA;
+	return strict ? -1 : BTZ_DEVICE_CPU;
+}
+
+const struct btz_gpu_ops *btz_gpu_backend(enum btz_device d)
+{
+	if (d == BTZ_DEVICE_SIM)
+		return &btz_gpu_sim_ops;
+#ifdef HAVE_CUDA
+	if (d == BTZ_DEVICE_CUDA)
+		return &btz_gpu_cuda_ops;
+#endif
+	return NULL;
+}
+
 void btz_engine_profile(struct btz_engine *e, struct btz_engine_prof *p)
 {
 	e->prof = p;
@@ -431,19 +453,14 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	e->k = btz_kernels_select(NULL);
 	e->device = engine_device;
 	if (engine_device != BTZ_DEVICE_CPU) {
-		const struct btz_gpu_ops *ops = &btz_gpu_sim_ops;
+		const struct btz_gpu_ops *ops = btz_gpu_backend(engine_device);
 		enum btz_status st;
 
-#ifdef HAVE_CUDA
-		if (engine_device == BTZ_DEVICE_CUDA)
-			ops = &btz_gpu_cuda_ops;
-#else
-		if (engine_device == BTZ_DEVICE_CUDA) {
+		if (ops == NULL) {
 			free(e);
 			return btz_fail(err, BTZ_E_UNSUPPORTED,
 					"this btz was built without CUDA");
 		}
-#endif
 		e->gpu_name = ops->name;
 		st = btz_gpu_create(&e->gpu, ops, m, nwin, max_rows, err);
 		if (st != BTZ_OK) {

@@ -27,6 +27,12 @@ enum btz_device btz_engine_device(void);
  * sentence, for -v notes and errors). */
 int btz_cuda_usable(char *why, size_t cap);
 
+/* Where a tool asking for a GPU runs (--device=cuda when strict, auto
+ * otherwise): BTZ_DEVICE_CUDA when one answers; for cuda with
+ * BTZ_GPU_SIM=1 the simulated device (tests); else BTZ_DEVICE_CPU for
+ * auto and -1 for cuda, with why filled. */
+int btz_device_gpu(int strict, char *why, size_t cap);
+
 /* A backend: device memory, copies, int8 products and kernel launches on
  * one stream. All pointers but the copies' host sides are device ones. */
 struct btz_gpu_ops {
@@ -68,6 +74,10 @@ extern const struct btz_gpu_ops btz_gpu_sim_ops;
 extern const struct btz_gpu_ops btz_gpu_cuda_ops;
 int btz_cuda_probe(char *why, size_t cap);
 #endif
+
+/* The backend of a GPU device: NULL for the CPU, and for CUDA in a build
+ * without it. */
+const struct btz_gpu_ops *btz_gpu_backend(enum btz_device d);
 
 struct btz_gpu;
 

@@ -342,30 +342,23 @@ static double net_step(struct trainer_net *tn, const struct btz_fmodel *fm,
 	return loss;
 }
 
-/* The backend --device asks for: NULL for the CPU. auto takes a GPU that
- * answers; BTZ_GPU_SIM=1 makes cuda the simulated device (tests). */
+/* The backend --device asks for: NULL for the CPU (btz_device_gpu). */
 static const struct btz_gpu_ops *train_device(const char *want, int quiet)
 {
-	char why[256];
+	char why[256] = "";
+	int d;
 
 	if (strcmp(want, "cpu") == 0)
 		return NULL;
 	if (strcmp(want, "cuda") != 0 && strcmp(want, "auto") != 0)
 		btz_die("--device: '%s' is not cpu, cuda or auto", want);
-	if (strcmp(want, "cuda") == 0 && getenv("BTZ_GPU_SIM") != NULL &&
-	    strcmp(getenv("BTZ_GPU_SIM"), "1") == 0)
-		return &btz_gpu_sim_ops;
-	if (btz_cuda_usable(why, sizeof(why))) {
-#ifdef HAVE_CUDA
-		return &btz_gpu_cuda_ops;
-#endif
-	}
-	if (strcmp(want, "cuda") == 0)
+	d = btz_device_gpu(strcmp(want, "cuda") == 0, why, sizeof(why));
+	if (d < 0)
 		btz_die("--device=cuda: %s", why);
-	if (!quiet)
+	if (d == BTZ_DEVICE_CPU && !quiet)
 		fprintf(stderr, "%s: training on the CPU: %s\n", btz_progname,
 			why);
-	return NULL;
+	return btz_gpu_backend((enum btz_device)d);
 }
 
 /* Float bits/byte over consecutive whole windows of valid (batched). */

@@ -7,7 +7,6 @@
 
 #ifdef HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,23 +16,26 @@
 #define HAVE_X86 1
 #endif
 
-/* A primitive per product shape: a step repeats the same few dozen. */
+/* A primitive per product shape (a step repeats the same few dozen),
+ * with its operands' memory objects, pointed at the data of each call.
+ * Calls do not overlap: the trainer makes them one at a time and oneDNN
+ * splits each over the threads. */
 struct prim {
-	int ta, tb, m, n, k, lda, ldb, ldc, acc;
+	int ta, tb, m, n, k, ldc, acc;
 	dnnl_primitive_t p;
-	dnnl_memory_desc_t a, b, c;
+	dnnl_memory_t a, b, c;
 };
 
 #define PRIMS_MAX 256
 static struct prim prims[PRIMS_MAX];
 static int nprims;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static dnnl_engine_t engine;
+static dnnl_stream_t stream;
 static int state; /* 0 off (the default), 1 on, -1 failed to start */
 
-/* Each thread's bf16 copies of its operands. */
-static __thread uint16_t *buf_a, *buf_b;
-static __thread size_t cap_a, cap_b;
+/* The bf16 copies of the operands. */
+static uint16_t *buf_a, *buf_b;
+static size_t cap_a, cap_b;
 
 static uint16_t to_bf16(float f)
 {
@@ -116,14 +118,15 @@ int btz_bf16_available(void)
 
 int btz_bf16_enable(int on)
 {
-	pthread_mutex_lock(&lock);
 	state = 0;
 	if (on && btz_bf16_available())
-		state = engine != NULL ||
-				dnnl_engine_create(&engine, dnnl_cpu, 0) ==
-					dnnl_success
+		state = stream != NULL ||
+				(dnnl_engine_create(&engine, dnnl_cpu, 0) ==
+					 dnnl_success &&
+				 dnnl_stream_create(&stream, engine,
+						    dnnl_stream_default_flags) ==
+					 dnnl_success)
 			? 1 : -1;
-	pthread_mutex_unlock(&lock);
 	return state > 0;
 }
 
@@ -134,7 +137,6 @@ static struct prim *get_prim(int ta, int tb, int m, int n, int k, int ldc,
 {
 	struct prim *p = NULL;
 
-	pthread_mutex_lock(&lock);
 	for (int i = 0; i < nprims; i++)
 		if (prims[i].ta == ta && prims[i].tb == tb && prims[i].m == m &&
 		    prims[i].n == n && prims[i].k == k &&
@@ -148,18 +150,19 @@ static struct prim *get_prim(int ta, int tb, int m, int n, int k, int ldc,
 		dnnl_dims_t sa = { ta ? 1 : k, ta ? m : 1 };
 		dnnl_dims_t sb = { tb ? 1 : n, tb ? k : 1 };
 		dnnl_dims_t sc = { ldc, 1 };
+		dnnl_memory_desc_t a, b, c;
 		dnnl_matmul_desc_t md;
 		dnnl_primitive_desc_t pd = NULL;
 		dnnl_primitive_attr_t attr = NULL;
 		dnnl_post_ops_t po = NULL;
-		int ok = dnnl_memory_desc_init_by_strides(&q->a, 2, da, dnnl_bf16,
+		int ok = dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16,
 							  sa) == dnnl_success &&
-			 dnnl_memory_desc_init_by_strides(&q->b, 2, db, dnnl_bf16,
+			 dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16,
 							  sb) == dnnl_success &&
-			 dnnl_memory_desc_init_by_strides(&q->c, 2, dc, dnnl_f32,
+			 dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32,
 							  sc) == dnnl_success &&
-			 dnnl_matmul_desc_init(&md, &q->a, &q->b, NULL,
-					       &q->c) == dnnl_success &&
+			 dnnl_matmul_desc_init(&md, &a, &b, NULL, &c) ==
+				 dnnl_success &&
 			 dnnl_primitive_attr_create(&attr) == dnnl_success;
 
 		/* beta = 1: C += A·B, as a sum post-op. */
@@ -171,7 +174,13 @@ static struct prim *get_prim(int ta, int tb, int m, int n, int k, int ldc,
 		if (ok)
 			ok = dnnl_primitive_desc_create(&pd, &md, attr, engine,
 							NULL) == dnnl_success &&
-			     dnnl_primitive_create(&q->p, pd) == dnnl_success;
+			     dnnl_primitive_create(&q->p, pd) == dnnl_success &&
+			     dnnl_memory_create(&q->a, &a, engine,
+						DNNL_MEMORY_NONE) == dnnl_success &&
+			     dnnl_memory_create(&q->b, &b, engine,
+						DNNL_MEMORY_NONE) == dnnl_success &&
+			     dnnl_memory_create(&q->c, &c, engine,
+						DNNL_MEMORY_NONE) == dnnl_success;
 		if (pd)
 			dnnl_primitive_desc_destroy(pd);
 		if (po)
@@ -190,7 +199,6 @@ static struct prim *get_prim(int ta, int tb, int m, int n, int k, int ldc,
 			nprims++;
 		}
 	}
-	pthread_mutex_unlock(&lock);
 	return p;
 }
 
@@ -199,10 +207,7 @@ int btz_bf16_mm(int ta, int tb, int m, int n, int k, const float *a, int lda,
 {
 	size_t ra = ta ? (size_t)k : (size_t)m, ca = ta ? (size_t)m : (size_t)k;
 	size_t rb = tb ? (size_t)n : (size_t)k, cb = tb ? (size_t)k : (size_t)n;
-	dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
-	dnnl_stream_t st = NULL;
 	struct prim *p;
-	int ok;
 
 	if (state <= 0 || (beta != 0 && beta != 1) || m <= 0 || n <= 0 ||
 	    k <= 0)
@@ -213,33 +218,23 @@ int btz_bf16_mm(int ta, int tb, int m, int n, int k, const float *a, int lda,
 		return 0;
 	rows_bf16(buf_a, a, ra, ca, (size_t)lda);
 	rows_bf16(buf_b, b, rb, cb, (size_t)ldb);
-	ok = dnnl_memory_create(&ma, &p->a, engine, buf_a) == dnnl_success &&
-	     dnnl_memory_create(&mb, &p->b, engine, buf_b) == dnnl_success &&
-	     dnnl_memory_create(&mc, &p->c, engine, c) == dnnl_success &&
-	     dnnl_stream_create(&st, engine, dnnl_stream_default_flags) ==
-		     dnnl_success;
-	if (ok) {
-		dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, ma },
-					    { DNNL_ARG_WEIGHTS, mb },
-					    { DNNL_ARG_DST, mc } };
 
-		/* C may be half written now: no falling back. */
-		if (dnnl_primitive_execute(p->p, st, 3, args) != dnnl_success ||
-		    dnnl_stream_wait(st) != dnnl_success) {
-			fprintf(stderr, "btztrain: oneDNN bf16 product "
-				"%dx%dx%d failed\n", m, n, k);
-			exit(1);
-		}
+	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, p->a },
+				    { DNNL_ARG_WEIGHTS, p->b },
+				    { DNNL_ARG_DST, p->c } };
+
+	/* C may be half written once it runs: no falling back after. */
+	if (dnnl_memory_set_data_handle(p->a, buf_a) != dnnl_success ||
+	    dnnl_memory_set_data_handle(p->b, buf_b) != dnnl_success ||
+	    dnnl_memory_set_data_handle(p->c, c) != dnnl_success)
+		return 0;
+	if (dnnl_primitive_execute(p->p, stream, 3, args) != dnnl_success ||
+	    dnnl_stream_wait(stream) != dnnl_success) {
+		fprintf(stderr, "btztrain: oneDNN bf16 product %dx%dx%d failed\n",
+			m, n, k);
+		exit(1);
 	}
-	if (st)
-		dnnl_stream_destroy(st);
-	if (ma)
-		dnnl_memory_destroy(ma);
-	if (mb)
-		dnnl_memory_destroy(mb);
-	if (mc)
-		dnnl_memory_destroy(mc);
-	return ok;
+	return 1;
 }
 
 #else

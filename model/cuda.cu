@@ -210,6 +210,14 @@ static enum btz_status c_get(void *ctx, void *host, const void *dev,
 	return e == cudaSuccess ? BTZ_OK : cuda_fail(err, "copy from device", e);
 }
 
+/* Whether the launch before went in. */
+static enum btz_status launched(struct btz_error *err)
+{
+	cudaError_t e = cudaGetLastError();
+
+	return e == cudaSuccess ? BTZ_OK : cuda_fail(err, "kernel launch", e);
+}
+
 /* One kernel per element function: the switch folds away, and only
  * attention pays for its per-thread sums. */
 template <int ID> __global__ void gk_kernel(size_t n, struct gk_args a)
@@ -229,7 +237,6 @@ static enum btz_status c_launch(void *ctx, enum gk_id id, size_t n,
 					   id == GK_SYM
 				   ? 64 : 256;
 	size_t blocks = (n + threads - 1) / threads;
-	cudaError_t e;
 
 	if (n == 0)
 		return BTZ_OK;
@@ -242,8 +249,7 @@ static enum btz_status c_launch(void *ctx, enum gk_id id, size_t n,
 		GK(GK_NORM) GK(GK_SWIGLU) GK(GK_FREQ) GK(GK_GEMM) GK(GK_SYM)
 #undef GK
 	}
-	e = cudaGetLastError();
-	return e == cudaSuccess ? BTZ_OK : cuda_fail(err, "kernel launch", e);
+	return launched(err);
 }
 
 static enum btz_status c_gemm(void *ctx, const int8_t *X, size_t rows,
@@ -317,7 +323,6 @@ static enum btz_status c_tlaunch(void *ctx, enum tk_id id, size_t n,
 					   id == TK_ATTN_DKV
 				   ? 64 : 256;
 	size_t blocks = (n + threads - 1) / threads;
-	cudaError_t e;
 
 	if (n == 0)
 		return BTZ_OK;
@@ -332,8 +337,7 @@ static enum btz_status c_tlaunch(void *ctx, enum tk_id id, size_t n,
 		TK(TK_ATTN_DKV) TK(TK_XENT) TK(TK_EMB_BWD)
 #undef TK
 	}
-	e = cudaGetLastError();
-	return e == cudaSuccess ? BTZ_OK : cuda_fail(err, "kernel launch", e);
+	return launched(err);
 }
 
 extern "C" const struct btz_gpu_ops btz_gpu_cuda_ops = {

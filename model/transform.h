@@ -16,8 +16,14 @@ enum btz_transform {
 	/* RGB pixels as G, R - G, B - G (mod 256): the colour channels,
 	 * which move together, coded as differences from green. */
 	BTZ_TRANSFORM_GREEN = 2,
+	/* 16-bit little-endian samples replaced by what two cascaded
+	 * sign-sign LMS predictors (on the first difference) failed to
+	 * predict, mod 2^16, high byte first: the model codes a small,
+	 * nearly white residual instead of learning prediction itself.
+	 * Backward-adaptive, integer-only, restarted at every call. */
+	BTZ_TRANSFORM_LMS = 3,
 };
-#define BTZ_TRANSFORM_MAX 2
+#define BTZ_TRANSFORM_MAX 3
 
 /* The name used by btztrain and shown by tools; NULL when unknown. */
 const char *btz_transform_name(unsigned t);

@@ -453,8 +453,9 @@ static void usage(FILE *f)
 "      --valid-bytes=N   bytes of it to measure (default 256K; K, M suffixes)\n"
 "      --modality=M      text, image, audio or other (default text)\n"
 "      --transform=T     layout the model sees: none, swap16 (16-bit\n"
-"                        samples high byte first) or green (RGB as\n"
-"                        G, R-G, B-G); default none\n"
+"                        samples high byte first), green (RGB as\n"
+"                        G, R-G, B-G) or lms (16-bit samples as the\n"
+"                        residual of adaptive prediction); default none\n"
 "      --name=NAME       model name (default: the output's file name)\n"
 "  -d, --dim=N           model width (default 128)\n"
 "      --layers=N        layers (default 4)\n"
@@ -603,7 +604,7 @@ int main(int argc, char **argv)
 			int t = btz_transform_parse(optarg);
 			if (t < 0)
 				btz_die("--transform: unknown layout '%s' (none, "
-				    "swap16 or green)", optarg);
+				    "swap16, green or lms)", optarg);
 			o.hp.transform = (uint8_t)t;
 			break;
 		}

@@ -2,10 +2,12 @@
  * data that the model, and no general-purpose compressor, predicts well,
  * so the tests can see the model method win chunks and decode them. The
  * draw is in the model's layout; what is written is in the file's, after
- * the inverse of the model's transform. */
+ * the inverse of the model's transform, chunk by chunk as btzpack cuts a
+ * payload that starts a member (a transform restarts at every chunk). */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "archiver/models.h"
 #include "common/bytes.h"
 #include "model/engine.h"
 #include "model/transform.h"
@@ -54,7 +56,12 @@ int main(int argc, char **argv)
 		out[i] = (uint8_t)b;
 		tok = (uint16_t)b;
 	}
-	btz_transform_inverse(m->hp.transform, out, (size_t)n);
+	size_t chunk = (size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context;
+
+	for (size_t at = 0; at < (size_t)n; at += chunk)
+		btz_transform_inverse(m->hp.transform, out + at,
+				      (size_t)n - at < chunk ? (size_t)n - at
+							     : chunk);
 	fwrite(out, 1, (size_t)n, stdout);
 	free(out);
 	btz_engine_free(e);

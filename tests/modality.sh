@@ -184,8 +184,8 @@ else
 fi
 
 # --- layout transforms -------------------------------------------------------
-# A model that sees samples high byte first (swap16) or pixels as G, R-G,
-# B-G (green) wins only if btzpack hands it its own layout: mksample draws
+# A model that sees samples high byte first (swap16), samples as their
+# prediction residual (lms) or pixels as G, R-G, B-G (green) wins only if btzpack hands it its own layout: mksample draws
 # in the model's layout and writes the file's; check_routing unpacks.
 "$MKMODEL" models/swap.btm 23 32 1 8 2 128 64 3 1 >/dev/null ||
 	fail "mkmodel swap16 failed"
@@ -195,13 +195,21 @@ fi
 expect_status 0 "$BTZPACK" -q --model=models/swap.btm --modality=audio \
 	-o swap.raw.btz swap.raw
 check_routing swap.raw audio 0 6001 random-23
+# lms carries state from sample to sample: a 40000-byte payload is cut
+# into several chunks, each restarting it.
+"$MKMODEL" models/lms.btm 26 32 1 8 2 128 64 3 3 >/dev/null ||
+	fail "mkmodel lms failed"
+"$MKSAMPLE" models/lms.btm 40000 33 >lms.raw
+expect_status 0 "$BTZPACK" -q --model=models/lms.btm --modality=audio \
+	-o lms.raw.btz lms.raw
+check_routing lms.raw audio 0 40000 random-26
 "$MKSAMPLE" models/green.btm 5000 32 >green.raw
 expect_status 0 "$BTZPACK" -q --model=models/green.btm --modality=image \
 	-o green.raw.btz green.raw
 check_routing green.raw image 0 5000 random-24
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
-expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 3
+expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 4
 
 # --- truncated and hostile headers ------------------------------------------
 # Pixels cut short: the payload is what there is.

@@ -118,7 +118,7 @@ static int wav_fmt_ok(const uint8_t *f, uint32_t size, size_t avail)
 /* RIFF/WAVE: the chunks are walked (each padded to an even size) to a
  * "data" chunk after a PCM "fmt " chunk, both headers within head. */
 static int wav_payload(const uint8_t *p, size_t n, uint64_t *off,
-		       uint64_t *len)
+		       uint64_t *len, unsigned *channels)
 {
 	size_t i = 12;
 	int have_fmt = 0;
@@ -141,6 +141,7 @@ static int wav_payload(const uint8_t *p, size_t n, uint64_t *off,
 			    !wav_fmt_ok(p + i + 8, size, n - i - 8))
 				return -1;
 			have_fmt = 1;
+			*channels = btz_get_le16(p + i + 10);
 		}
 		if (next > n)
 			return -1;
@@ -206,17 +207,19 @@ void btz_payload_whole(struct btz_payload *p, enum btz_modality m)
 	p->modality = m;
 	p->off = 0;
 	p->len = UINT64_MAX;
+	p->channels = 1;
 }
 
 void btz_payload_find(struct btz_payload *p, const uint8_t *head, size_t n,
 		      uint64_t size)
 {
 	uint64_t off, len;
+	unsigned channels = 1;
 
 	if (pnm_payload(head, n, &off, &len) == 0 ||
 	    bmp_payload(head, n, &off, &len) == 0)
 		p->modality = BTZ_MOD_IMAGE;
-	else if (wav_payload(head, n, &off, &len) == 0)
+	else if (wav_payload(head, n, &off, &len, &channels) == 0)
 		p->modality = BTZ_MOD_AUDIO;
 	else
 		p->modality = BTZ_MOD_OTHER;
@@ -226,6 +229,7 @@ void btz_payload_find(struct btz_payload *p, const uint8_t *head, size_t n,
 		if (off < size && len > 0) {
 			p->off = off;
 			p->len = len;
+			p->channels = channels;
 			return;
 		}
 	}

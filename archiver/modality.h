@@ -22,6 +22,9 @@
 struct btz_payload {
 	enum btz_modality modality;
 	uint64_t off, len;
+	/* Interleaved channels of audio samples (a WAV's "fmt "); 1 for
+	 * everything else, raw PCM included. */
+	unsigned channels;
 };
 
 /* head holds the first n bytes of a member of size bytes (n == size: all

@@ -28,7 +28,12 @@
 /* The chunk class of container headers and trailers: after the four
  * modalities, coded by the fallback methods only. */
 #define CLASS_FALLBACK 4
-#define NCLASSES 5
+/* Samples of more than one channel: the shipped audio model was trained
+ * on mono, and its layout predicts a sample from the one before it, the
+ * other channel's here. Measured on a stereo WAV, its 64 KiB chunks lost
+ * to LZMA2's full-size ones; so fallback methods, full-size chunks. */
+#define CLASS_MULTICHANNEL 5
+#define NCLASSES 6
 
 struct cjob {
 	struct btz_job job;
@@ -51,7 +56,7 @@ struct packer {
 	struct cjob *cur;
 	size_t chunk_size;
 	uint64_t stream_off;
-	unsigned cur_class; /* a modality or CLASS_FALLBACK */
+	unsigned cur_class; /* a modality or CLASS_FALLBACK, _MULTICHANNEL */
 	size_t cur_limit; /* chunk bytes for the current class */
 	int force_mod; /* --modality, or -1 */
 	/* Candidate methods per class: its model (if loaded), lzma2. */
@@ -198,7 +203,7 @@ static void begin_range(struct packer *pk, unsigned cls)
 {
 	if (pk->cur != NULL && pk->cur->n > 0 &&
 	    (cls != pk->cur_class || cls == BTZ_MOD_IMAGE ||
-	     cls == BTZ_MOD_AUDIO))
+	     cls == BTZ_MOD_AUDIO || cls == CLASS_MULTICHANNEL))
 		submit_current(pk);
 	pk->cur_class = cls;
 	pk->cur_limit = limit_for(pk, cls);
@@ -224,7 +229,9 @@ static uint64_t append_member(struct packer *pk, const struct btz_payload *pl,
 		} else if (pos >= pl->off) {
 			start = pl->off;
 			stop = end;
-			cls = pl->modality;
+			cls = pl->modality == BTZ_MOD_AUDIO && pl->channels > 1
+				      ? CLASS_MULTICHANNEL
+				      : pl->modality;
 		}
 		if (pos == start)
 			begin_range(pk, cls);

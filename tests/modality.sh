@@ -43,8 +43,8 @@ bmp() {
 	} >"$1"
 }
 
-# wav FILE DATA_BYTES [FMT_TAG BITS]: stereo RIFF/WAVE: an odd "junk"
-# chunk, "fmt ", "data" with DATA_BYTES drawn from the audio model (padded
+# wav FILE DATA_BYTES [FMT_TAG BITS CHANNELS]: RIFF/WAVE (mono unless
+# CHANNELS): an odd "junk" chunk, "fmt ", "data" with DATA_BYTES drawn from the audio model (padded
 # if odd), and an odd LIST chunk after it.
 wav() {
 	{
@@ -55,10 +55,10 @@ wav() {
 		printf 'abc\000fmt '
 		le 16 4
 		le "${3:-1}" 2
-		le 2 2
+		le "${5:-1}" 2
 		le 8000 4
-		le $((8000 * 2 * ${4:-16} / 8)) 4
-		le $((2 * ${4:-16} / 8)) 2
+		le $((8000 * ${5:-1} * ${4:-16} / 8)) 4
+		le $((${5:-1} * ${4:-16} / 8)) 2
 		le "${4:-16}" 2
 		printf data
 		le "$2" 4
@@ -139,6 +139,13 @@ check_routing topdown.bmp image 70 1920 random-21
 wav sound.wav 5001
 pack sound.wav
 check_routing sound.wav audio 56 5001 random-22
+# Stereo samples are audio, cut from the headers, but no model codes
+# them (audio models are trained on mono): one fallback chunk, not the
+# model's 64-window chunks.
+wav stereo.wav 40000 1 16 2
+pack stereo.wav
+check_routing stereo.wav audio 56 40000 '*'
+expect_eq 3 "$(grep -c '^  chunk' stereo.wav.chunks)" "chunks of stereo.wav"
 # -l -v: the model column (after the method), "-" without a model.
 "$BTZUNPACK" -l -v sound.wav.btz >long
 awk '$NF == "sound.wav" && $8 == "audio" && $10 == "random-22" { ok = 1 }

@@ -24,6 +24,15 @@ static uint8_t buf[BTZ_SNIFF_SIZE];
 	} while (0)
 #define WHOLE UINT64_MAX
 
+/* The channels found for the first n bytes of buf. */
+static unsigned channels_of(size_t n)
+{
+	struct btz_payload p;
+
+	btz_payload_find(&p, buf, n, n);
+	return p.channels;
+}
+
 static size_t put(size_t at, const char *s)
 {
 	memcpy(buf + at, s, strlen(s));
@@ -170,6 +179,7 @@ static void test_wav(void)
 	i = wav_fmt(wav_start(), 1, 2, 16);
 	i = riff_chunk(i, "data", 1001);
 	CHECK_PAYLOAD(i + 1001, i + 1001, BTZ_MOD_AUDIO, 44, 1001);
+	CHECK_EQ(channels_of(i + 1001), 2);
 	/* A LIST chunk after the (padded) data is trailer. */
 	CHECK_PAYLOAD(i + 1100, i + 1100, BTZ_MOD_AUDIO, 44, 1001);
 	/* Data longer than the file (or 0xffffffff, streamed): clamped. */
@@ -184,6 +194,7 @@ static void test_wav(void)
 	i = wav_fmt(i + 4, 1, 1, 16);
 	i = riff_chunk(i, "data", 10);
 	CHECK_PAYLOAD(i + 10, i + 10, BTZ_MOD_AUDIO, i, 10);
+	CHECK_EQ(channels_of(i + 10), 1);
 	/* Unpadded (a broken writer): the walk misses "data". */
 	i = riff_chunk(wav_start(), "junk", 3);
 	i = wav_fmt(i + 3, 1, 1, 16);

@@ -5,7 +5,7 @@
 
 #include "format/btz.h"
 
-static const char *const names[] = { "none", "swap16", "green", "lms" };
+static const char *const names[] = { "none", "swap16", "green", "lms", "lmsz" };
 
 const char *btz_transform_name(unsigned t)
 {
@@ -24,7 +24,8 @@ static size_t transform_unit(unsigned t)
 {
 	switch (t) {
 	case BTZ_TRANSFORM_SWAP16:
-	case BTZ_TRANSFORM_LMS: return 2;
+	case BTZ_TRANSFORM_LMS:
+	case BTZ_TRANSFORM_LMSZ: return 2;
 	case BTZ_TRANSFORM_GREEN: return 3;
 	default: return 1;
 	}
@@ -111,7 +112,18 @@ static void lms_update(struct lms *s, int64_t in, int64_t err)
  * one for what it leaves (chosen on the first 16 MiB of audio-valid:
  * adaptive Rice coding of the residual 0.311 of the raw size, against
  * FLAC -8's 0.3125 and the plain difference's 0.344). */
-static void lms_run(uint8_t *p, size_t n, int inverse)
+/* Zigzag order of a 16-bit residual: a bijection of 16-bit values. */
+static uint16_t zigzag(uint16_t r)
+{
+	return (uint16_t)(r & 0x8000 ? ~(uint16_t)(r << 1) : r << 1);
+}
+
+static uint16_t unzigzag(uint16_t z)
+{
+	return (uint16_t)(z & 1 ? ~(z >> 1) : z >> 1);
+}
+
+static void lms_run(uint8_t *p, size_t n, int inverse, int zz)
 {
 	struct lms a = { .taps = 32, .mu = 4 }, b = { .taps = 16, .mu = 16 };
 	int64_t prev = 0;
@@ -122,12 +134,16 @@ static void lms_run(uint8_t *p, size_t n, int inverse)
 		if (inverse) {
 			uint16_t r = (uint16_t)(p[i] << 8 | p[i + 1]);
 
+			if (zz)
+				r = unzigzag(r);
+
 			x = s16((uint16_t)(prev + p1 + p2 + r));
 		} else {
 			x = s16((uint16_t)(p[i] | p[i + 1] << 8));
 		}
 		int64_t d = x - prev, r1 = d - p1, r2 = r1 - p2;
-		uint16_t out = inverse ? (uint16_t)x : (uint16_t)r2;
+		uint16_t out = inverse ? (uint16_t)x
+				 : zz ? zigzag((uint16_t)r2) : (uint16_t)r2;
 
 		if (inverse) {
 			p[i] = (uint8_t)out;
@@ -144,8 +160,8 @@ static void lms_run(uint8_t *p, size_t n, int inverse)
 
 void btz_transform_forward(unsigned t, uint8_t *p, size_t n)
 {
-	if (t == BTZ_TRANSFORM_LMS) {
-		lms_run(p, n, 0);
+	if (t == BTZ_TRANSFORM_LMS || t == BTZ_TRANSFORM_LMSZ) {
+		lms_run(p, n, 0, t == BTZ_TRANSFORM_LMSZ);
 	} else if (t == BTZ_TRANSFORM_SWAP16) {
 		swap16(p, n);
 	} else if (t == BTZ_TRANSFORM_GREEN) {
@@ -161,8 +177,8 @@ void btz_transform_forward(unsigned t, uint8_t *p, size_t n)
 
 void btz_transform_inverse(unsigned t, uint8_t *p, size_t n)
 {
-	if (t == BTZ_TRANSFORM_LMS) {
-		lms_run(p, n, 1);
+	if (t == BTZ_TRANSFORM_LMS || t == BTZ_TRANSFORM_LMSZ) {
+		lms_run(p, n, 1, t == BTZ_TRANSFORM_LMSZ);
 	} else if (t == BTZ_TRANSFORM_SWAP16) {
 		swap16(p, n);
 	} else if (t == BTZ_TRANSFORM_GREEN) {

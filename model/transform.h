@@ -22,8 +22,12 @@ enum btz_transform {
 	 * nearly white residual instead of learning prediction itself.
 	 * Backward-adaptive, integer-only, restarted at every call. */
 	BTZ_TRANSFORM_LMS = 3,
+	/* lms with the residual r folded to 16 bits and stored in zigzag
+	 * order (0, -1, 1, -2, ...): small values of either sign share
+	 * their high byte, 0, instead of splitting into 00 and FF. */
+	BTZ_TRANSFORM_LMSZ = 4,
 };
-#define BTZ_TRANSFORM_MAX 3
+#define BTZ_TRANSFORM_MAX 4
 
 /* The name used by btztrain and shown by tools; NULL when unknown. */
 const char *btz_transform_name(unsigned t);

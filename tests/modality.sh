@@ -216,7 +216,7 @@ expect_status 0 "$BTZPACK" -q --model=models/green.btm --modality=image \
 check_routing green.raw image 0 5000 random-24
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
-expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 4
+expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 5
 
 # --- truncated and hostile headers ------------------------------------------
 # Pixels cut short: the payload is what there is.

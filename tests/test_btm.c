@@ -245,7 +245,7 @@ static void test_hparams(void)
 	BAD(context, 15, BTZ_E_LIMIT, "context = 15");
 	BAD(context, 65537, BTZ_E_LIMIT, "context = 65537");
 	BAD(modality, 4, BTZ_E_CORRUPT, "modality = 4");
-	BAD(transform, 4, BTZ_E_UNSUPPORTED, "transform = 4");
+	BAD(transform, 5, BTZ_E_UNSUPPORTED, "transform = 5");
 	/* Windows of whole pixels (3 bytes) and samples (2 bytes). */
 	hp = hp_small;
 	hp.modality = 2;
@@ -496,7 +496,7 @@ static void test_hostile_fields(void)
 	PATCH32(a, n, 32, 15, BTZ_E_LIMIT, "context = 15");
 	PATCH32(a, n, 36, 1, BTZ_E_UNSUPPORTED, "flags");
 	PATCH32(a, n, 40, 4, BTZ_E_CORRUPT, "modality = 4");
-	PATCH32(a, n, 40, 4u << 8, BTZ_E_UNSUPPORTED, "transform = 4");
+	PATCH32(a, n, 40, 5u << 8, BTZ_E_UNSUPPORTED, "transform = 5");
 	PATCH32(a, n, 40, 1u << 24, BTZ_E_CORRUPT, "reserved");
 	/* Sizes that no longer match the file. */
 	PATCH32(a, n, 28, 64, BTZ_E_CORRUPT, "truncated");
@@ -682,16 +682,16 @@ static void test_files(void)
  * tone once the filters have adapted; the residual comes high byte
  * first; full-scale square waves (the clamps' worst case) and noise
  * come back exactly, over lengths long enough to drive the weights. */
-static void test_lms(void)
+static void test_lms(unsigned t)
 {
 	enum { N = 1 << 14 };
 	static uint8_t buf[2 * N], orig[2 * N];
 	uint64_t seed = 7, sig = 0, res = 0;
+	int64_t c = 12000, s = 0;
 
 	for (size_t i = 0; i < N; i++) {
 		/* A tone of period ~20 samples from a fixed-point recurrence,
 		 * so the test needs no floating point. */
-		static int64_t c = 12000, s = 0;
 		int16_t v = (int16_t)c;
 
 		c -= s * 1300 / 4096;	/* a turn of ~0.32 radian */
@@ -700,17 +700,21 @@ static void test_lms(void)
 		buf[2 * i + 1] = (uint8_t)((uint16_t)v >> 8);
 	}
 	memcpy(orig, buf, sizeof(buf));
-	btz_transform_forward(BTZ_TRANSFORM_LMS, buf, sizeof(buf));
-	CHECK(buf[0] == orig[1] && buf[1] == orig[0]);	/* x - 0, swapped */
+	btz_transform_forward(t, buf, sizeof(buf));
+	/* The first residual is the first sample, 12000: high byte first,
+	 * doubled in zigzag order. */
+	CHECK_EQ(buf[0] << 8 | buf[1], t == BTZ_TRANSFORM_LMSZ ? 24000 : 12000);
 	for (size_t i = N / 2; i < N; i++) {
 		int16_t x = (int16_t)(orig[2 * i] | orig[2 * i + 1] << 8);
-		int16_t r = (int16_t)(buf[2 * i] << 8 | buf[2 * i + 1]);
+		uint16_t u = (uint16_t)(buf[2 * i] << 8 | buf[2 * i + 1]);
+		int r = t == BTZ_TRANSFORM_LMSZ ? (u & 1 ? -(u >> 1) - 1 : u >> 1)
+						: (int16_t)u;
 
 		sig += (uint64_t)(x < 0 ? -x : x);
 		res += (uint64_t)(r < 0 ? -r : r);
 	}
 	CHECK(res * 50 < sig);
-	btz_transform_inverse(BTZ_TRANSFORM_LMS, buf, sizeof(buf));
+	btz_transform_inverse(t, buf, sizeof(buf));
 	CHECK(memcmp(buf, orig, sizeof(buf)) == 0);
 	for (int kind = 0; kind < 3; kind++) {
 		for (size_t i = 0; i < sizeof(buf); i += 2) {
@@ -721,8 +725,8 @@ static void test_lms(void)
 			orig[i] = buf[i] = (uint8_t)v;
 			orig[i + 1] = buf[i + 1] = (uint8_t)(v >> 8);
 		}
-		btz_transform_forward(BTZ_TRANSFORM_LMS, buf, sizeof(buf));
-		btz_transform_inverse(BTZ_TRANSFORM_LMS, buf, sizeof(buf));
+		btz_transform_forward(t, buf, sizeof(buf));
+		btz_transform_inverse(t, buf, sizeof(buf));
 		CHECK(memcmp(buf, orig, sizeof(buf)) == 0);
 	}
 }
@@ -751,7 +755,8 @@ static void test_transforms(void)
 			CHECK(memcmp(buf, orig, n) == 0);
 		}
 	}
-	test_lms();
+	test_lms(BTZ_TRANSFORM_LMS);
+	test_lms(BTZ_TRANSFORM_LMSZ);
 	CHECK(btz_transform_parse("tiles") == -1);
 	CHECK(btz_transform_name(BTZ_TRANSFORM_MAX + 1) == NULL);
 }

@@ -454,8 +454,9 @@ static void usage(FILE *f)
 "      --modality=M      text, image, audio or other (default text)\n"
 "      --transform=T     layout the model sees: none, swap16 (16-bit\n"
 "                        samples high byte first), green (RGB as\n"
-"                        G, R-G, B-G) or lms (16-bit samples as the\n"
-"                        residual of adaptive prediction); default none\n"
+"                        G, R-G, B-G), lms (16-bit samples as the\n"
+"                        residual of adaptive prediction) or lmsz (lms\n"
+"                        in zigzag order); default none\n"
 "      --name=NAME       model name (default: the output's file name)\n"
 "  -d, --dim=N           model width (default 128)\n"
 "      --layers=N        layers (default 4)\n"
@@ -604,7 +605,7 @@ int main(int argc, char **argv)
 			int t = btz_transform_parse(optarg);
 			if (t < 0)
 				btz_die("--transform: unknown layout '%s' (none, "
-				    "swap16, green or lms)", optarg);
+				    "swap16, green, lms or lmsz)", optarg);
 			o.hp.transform = (uint8_t)t;
 			break;
 		}

@@ -108,10 +108,6 @@ static void lms_update(struct lms *s, int64_t in, int64_t err)
 			    : in < -LMS_HMAX ? -LMS_HMAX : in);
 }
 
-/* The cascade: a long slow stage for the spectrum's shape, a short fast
- * one for what it leaves (chosen on the first 16 MiB of audio-valid:
- * adaptive Rice coding of the residual 0.311 of the raw size, against
- * FLAC -8's 0.3125 and the plain difference's 0.344). */
 /* Zigzag order of a 16-bit residual: a bijection of 16-bit values. */
 static uint16_t zigzag(uint16_t r)
 {
@@ -123,6 +119,10 @@ static uint16_t unzigzag(uint16_t z)
 	return (uint16_t)(z & 1 ? ~(z >> 1) : z >> 1);
 }
 
+/* The cascade: a long slow stage for the spectrum's shape, a short fast
+ * one for what it leaves (chosen on the first 16 MiB of audio-valid:
+ * adaptive Rice coding of the residual 0.311 of the raw size, against
+ * FLAC -8's 0.3125 and the plain difference's 0.344). */
 static void lms_run(uint8_t *p, size_t n, int inverse, int zz)
 {
 	struct lms a = { .taps = 32, .mu = 4 }, b = { .taps = 16, .mu = 16 };
@@ -136,19 +136,18 @@ static void lms_run(uint8_t *p, size_t n, int inverse, int zz)
 
 			if (zz)
 				r = unzigzag(r);
-
 			x = s16((uint16_t)(prev + p1 + p2 + r));
 		} else {
 			x = s16((uint16_t)(p[i] | p[i + 1] << 8));
 		}
 		int64_t d = x - prev, r1 = d - p1, r2 = r1 - p2;
-		uint16_t out = inverse ? (uint16_t)x
-				 : zz ? zigzag((uint16_t)r2) : (uint16_t)r2;
 
 		if (inverse) {
-			p[i] = (uint8_t)out;
-			p[i + 1] = (uint8_t)(out >> 8);
+			p[i] = (uint8_t)x;
+			p[i + 1] = (uint8_t)((uint16_t)x >> 8);
 		} else {
+			uint16_t out = zz ? zigzag((uint16_t)r2) : (uint16_t)r2;
+
 			p[i] = (uint8_t)(out >> 8);
 			p[i + 1] = (uint8_t)out;
 		}

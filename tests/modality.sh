@@ -192,28 +192,26 @@ fi
 
 # --- layout transforms -------------------------------------------------------
 # A model that sees samples high byte first (swap16), samples as their
-# prediction residual (lms) or pixels as G, R-G, B-G (green) wins only if btzpack hands it its own layout: mksample draws
-# in the model's layout and writes the file's; check_routing unpacks.
-"$MKMODEL" models/swap.btm 23 32 1 8 2 128 64 3 1 >/dev/null ||
-	fail "mkmodel swap16 failed"
-"$MKMODEL" models/green.btm 24 32 1 8 2 128 66 2 2 >/dev/null ||
-	fail "mkmodel green failed"
-"$MKSAMPLE" models/swap.btm 6001 31 >swap.raw
-expect_status 0 "$BTZPACK" -q --model=models/swap.btm --modality=audio \
-	-o swap.raw.btz swap.raw
-check_routing swap.raw audio 0 6001 random-23
-# lms carries state from sample to sample: a 40000-byte payload is cut
+# prediction residual (lms, lmsz) or pixels as G, R-G, B-G (green) wins
+# only if btzpack hands it its own layout: mksample draws in the model's
+# layout and writes the file's; check_routing unpacks.
+# layout NAME SEED CONTEXT MODALITY TRANSFORM BYTES: a model of that
+# layout codes a raw payload of BYTES drawn from it.
+layout() {
+	case $4 in 2) _mod=image ;; *) _mod=audio ;; esac
+	"$MKMODEL" "models/$1.btm" "$2" 32 1 8 2 128 "$3" "$4" "$5" >/dev/null ||
+		fail "mkmodel $1 failed"
+	"$MKSAMPLE" "models/$1.btm" "$6" "$2" >"$1.raw"
+	expect_status 0 "$BTZPACK" -q --model="models/$1.btm" \
+		--modality=$_mod -o "$1.raw.btz" "$1.raw"
+	check_routing "$1.raw" $_mod 0 "$6" "random-$2"
+}
+layout swap 23 64 3 1 6001
+layout green 24 66 2 2 5000
+# lms carries state from sample to sample: 40000-byte payloads are cut
 # into several chunks, each restarting it.
-"$MKMODEL" models/lms.btm 26 32 1 8 2 128 64 3 3 >/dev/null ||
-	fail "mkmodel lms failed"
-"$MKSAMPLE" models/lms.btm 40000 33 >lms.raw
-expect_status 0 "$BTZPACK" -q --model=models/lms.btm --modality=audio \
-	-o lms.raw.btz lms.raw
-check_routing lms.raw audio 0 40000 random-26
-"$MKSAMPLE" models/green.btm 5000 32 >green.raw
-expect_status 0 "$BTZPACK" -q --model=models/green.btm --modality=image \
-	-o green.raw.btz green.raw
-check_routing green.raw image 0 5000 random-24
+layout lms 26 64 3 3 40000
+layout lmsz 27 64 3 4 40000
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 5

@@ -47,7 +47,7 @@ static int pnm_field(const uint8_t *p, size_t n, size_t *i, uint32_t max,
 /* P5 (gray) and P6 (RGB) with one byte per sample: the raster follows
  * the single whitespace byte after maxval. */
 static int pnm_payload(const uint8_t *p, size_t n, uint64_t *off,
-		       uint64_t *len)
+		       uint64_t *len, uint32_t *width)
 {
 	uint32_t w, h, maxval;
 	size_t i = 2;
@@ -62,13 +62,14 @@ static int pnm_payload(const uint8_t *p, size_t n, uint64_t *off,
 	*off = i + 1;
 	/* Below 2^31 each: the product fits in 64 bits. */
 	*len = (uint64_t)w * h * (p[1] == '6' ? 3 : 1);
+	*width = p[1] == '6' && w <= BTZ_ROWS_WIDTH_MAX ? w : 0;
 	return 0;
 }
 
 /* 24-bit uncompressed (BI_RGB) BMP with a BITMAPINFOHEADER or a later
  * header; rows bottom-up or top-down, each padded to 4 bytes. */
 static int bmp_payload(const uint8_t *p, size_t n, uint64_t *off,
-		       uint64_t *len)
+		       uint64_t *len, uint32_t *width)
 {
 	uint32_t dib, uw, uh;
 	uint64_t rows, row;
@@ -92,6 +93,9 @@ static int bmp_payload(const uint8_t *p, size_t n, uint64_t *off,
 	if (*off < 14 + (uint64_t)dib)
 		return -1;
 	*len = row * rows; /* below 2^33 times below 2^31 */
+	/* Rows of whole pixels only: padding would shift every pixel of
+	 * the rows after it off the 3-byte grid. */
+	*width = row == (uint64_t)uw * 3 && uw <= BTZ_ROWS_WIDTH_MAX ? uw : 0;
 	return 0;
 }
 
@@ -208,6 +212,7 @@ void btz_payload_whole(struct btz_payload *p, enum btz_modality m)
 	p->off = 0;
 	p->len = UINT64_MAX;
 	p->channels = 1;
+	p->width = 0;
 }
 
 void btz_payload_find(struct btz_payload *p, const uint8_t *head, size_t n,
@@ -215,9 +220,10 @@ void btz_payload_find(struct btz_payload *p, const uint8_t *head, size_t n,
 {
 	uint64_t off, len;
 	unsigned channels = 1;
+	uint32_t width = 0;
 
-	if (pnm_payload(head, n, &off, &len) == 0 ||
-	    bmp_payload(head, n, &off, &len) == 0)
+	if (pnm_payload(head, n, &off, &len, &width) == 0 ||
+	    bmp_payload(head, n, &off, &len, &width) == 0)
 		p->modality = BTZ_MOD_IMAGE;
 	else if (wav_payload(head, n, &off, &len, &channels) == 0)
 		p->modality = BTZ_MOD_AUDIO;
@@ -230,6 +236,7 @@ void btz_payload_find(struct btz_payload *p, const uint8_t *head, size_t n,
 			p->off = off;
 			p->len = len;
 			p->channels = channels;
+			p->width = width;
 			return;
 		}
 	}

@@ -25,6 +25,9 @@ struct btz_payload {
 	/* Interleaved channels of audio samples (a WAV's "fmt "); 1 for
 	 * everything else, raw PCM included. */
 	unsigned channels;
+	/* Pixels a row of an RGB payload whose rows are whole pixels (P6,
+	 * 24-bit BMP without padding); 0 when unknown or not so. */
+	uint32_t width;
 };
 
 /* head holds the first n bytes of a member of size bytes (n == size: all

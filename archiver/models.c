@@ -13,29 +13,69 @@
 #include "model/gpu.h"
 #include "model/transform.h"
 
+/* A model whose layout predicts from the row above codes a chunk after
+ * its rows (doc/format.md, "Model payload"): varint width, varint x0,
+ * then the coder's stream. Other models' payloads are the stream alone. */
 static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
-				 uint8_t *out, size_t cap, size_t *out_size,
+				 const struct btz_rows *rows, uint8_t *out,
+				 size_t cap, size_t *out_size,
 				 struct btz_error *err)
 {
 	struct btz_model_method *mm = ctx;
 
 	unsigned t = mm->model->hp.transform;
-	uint8_t *tmp = NULL;
+	struct btz_rows r = { 0, 0 };
+	uint8_t *tmp = NULL, pre[2 * BTZ_VARINT_MAX];
+	size_t k = 0, got = 0;
 	enum btz_status st;
 
 	if ((n - 1) / mm->pred.window + 1 > BTZ_MODEL_CHUNK_WINDOWS)
 		return btz_fail(err, BTZ_E_BUF, "chunk too long for model");
+	if (btz_transform_uses_rows(t)) {
+		if (rows != NULL && rows->width <= BTZ_ROWS_WIDTH_MAX &&
+		    rows->x0 < rows->width)
+			r = *rows;
+		k = btz_varint_encode(pre, r.width);
+		k += btz_varint_encode(pre + k, r.x0);
+		if (k >= cap)
+			return btz_fail(err, BTZ_E_BUF, "no room");
+		memcpy(out, pre, k);
+	}
 	if (t != BTZ_TRANSFORM_NONE) {
 		tmp = malloc(n);
 		if (tmp == NULL)
 			return btz_fail(err, BTZ_E_NOMEM, "out of memory");
 		memcpy(tmp, in, n);
-		btz_transform_forward(t, tmp, n);
+		btz_transform_forward(t, tmp, n, &r);
 		in = tmp;
 	}
-	st = btz_predict_encode(&mm->pred, in, n, out, cap, out_size, err);
+	st = btz_predict_encode(&mm->pred, in, n, out + k, cap - k, &got,
+				err);
+	*out_size = k + got;
 	free(tmp);
 	return st;
+}
+
+/* The rows a payload starts with, when the model's layout uses them:
+ * advances *in past them; 0 when they are malformed or out of range. */
+static int mm_rows(const struct btz_model_method *mm, const uint8_t **in,
+		   size_t *n, struct btz_rows *r)
+{
+	uint64_t w = 0, x0 = 0;
+	size_t a, b;
+
+	r->width = r->x0 = 0;
+	if (!btz_transform_uses_rows(mm->model->hp.transform))
+		return 1;
+	a = btz_varint_decode(*in, *n, &w);
+	b = a ? btz_varint_decode(*in + a, *n - a, &x0) : 0;
+	if (b == 0 || w > BTZ_ROWS_WIDTH_MAX || (w ? x0 >= w : x0 != 0))
+		return 0;
+	r->width = (uint32_t)w;
+	r->x0 = (uint32_t)x0;
+	*in += a + b;
+	*n -= a + b;
+	return 1;
 }
 
 /* Chunks a model decodes at once: on a GPU enough windows a step to
@@ -57,10 +97,11 @@ static void mm_decode_many(void *ctx, struct btz_method_part *parts,
 {
 	struct btz_model_method *mm = ctx;
 	struct btz_predict_part *pp = calloc(k, sizeof(*pp));
+	struct btz_rows *rows = calloc(k, sizeof(*rows));
 	size_t *at = calloc(k, sizeof(*at)), m = 0;
 	struct btz_error err;
 
-	if (pp == NULL || at == NULL) {
+	if (pp == NULL || at == NULL || rows == NULL) {
 		for (size_t i = 0; i < k; i++)
 			parts[i].st = btz_fail(&parts[i].err, BTZ_E_NOMEM,
 					       "out of memory");
@@ -78,8 +119,16 @@ static void mm_decode_many(void *ctx, struct btz_method_part *parts,
 					       BTZ_MODEL_CHUNK_WINDOWS);
 			continue;
 		}
-		pp[m] = (struct btz_predict_part){ .in = parts[i].in,
-						   .in_size = parts[i].n,
+		const uint8_t *in = parts[i].in;
+		size_t n = parts[i].n;
+
+		if (!mm_rows(mm, &in, &n, &rows[m])) {
+			parts[i].st = btz_fail(&parts[i].err, BTZ_E_CORRUPT,
+					       "model chunk: bad rows");
+			continue;
+		}
+		pp[m] = (struct btz_predict_part){ .in = in,
+						   .in_size = n,
 						   .out = parts[i].out,
 						   .n = parts[i].raw };
 		at[m++] = i;
@@ -92,10 +141,11 @@ static void mm_decode_many(void *ctx, struct btz_method_part *parts,
 		p->err = pp[j].err;
 		if (p->st == BTZ_OK)
 			btz_transform_inverse(mm->model->hp.transform, p->out,
-					      p->raw);
+					      p->raw, &rows[j]);
 	}
 done:
 	free(pp);
+	free(rows);
 	free(at);
 }
 

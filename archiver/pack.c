@@ -42,6 +42,7 @@ struct cjob {
 	uint8_t *in, *out, *scratch;
 	size_t n;
 	uint64_t offset;
+	struct btz_rows rows;
 	struct btz_chunk c;
 	enum btz_status st;
 	struct btz_error err;
@@ -58,6 +59,8 @@ struct packer {
 	uint64_t stream_off;
 	unsigned cur_class; /* a modality or CLASS_FALLBACK, _MULTICHANNEL */
 	size_t cur_limit; /* chunk bytes for the current class */
+	uint32_t cur_width; /* the current image payload's, or 0 */
+	uint64_t range_off; /* data-stream offset of the current range */
 	int force_mod; /* --modality, or -1 */
 	/* Candidate methods per class: its model (if loaded), lzma2. */
 	const struct btz_method *cand[NCLASSES][2];
@@ -84,7 +87,8 @@ static void cjob_run(struct btz_job *job)
 {
 	struct cjob *j = (struct cjob *)job;
 
-	j->st = btz_chunk_encode(j->cand, j->ncand, j->in, j->n, j->offset,
+	j->st = btz_chunk_encode(j->cand, j->ncand, j->in, j->n, &j->rows,
+				 j->offset,
 				 j->out, j->scratch, &j->c, &j->err);
 }
 
@@ -135,6 +139,12 @@ static struct cjob *current(struct packer *pk)
 	}
 	j->n = 0;
 	j->offset = pk->stream_off;
+	/* Payload chunks start at pixel boundaries (limit_for), so the
+	 * chunk's first pixel is this many pixels into the image. */
+	j->rows.width = pk->cur_width;
+	j->rows.x0 = pk->cur_width == 0 ? 0
+		: (uint32_t)((pk->stream_off - pk->range_off) / 3 %
+			     pk->cur_width);
 	j->cand = pk->cand[pk->cur_class];
 	j->ncand = pk->ncand[pk->cur_class];
 	j->job.run = cjob_run;
@@ -199,7 +209,7 @@ static size_t limit_for(const struct packer *pk, unsigned cls)
  * chunk of its own, so that the model's windows start at its first byte
  * (text and other members share chunks, as small files compress better
  * together). */
-static void begin_range(struct packer *pk, unsigned cls)
+static void begin_range(struct packer *pk, unsigned cls, uint32_t width)
 {
 	if (pk->cur != NULL && pk->cur->n > 0 &&
 	    (cls != pk->cur_class || cls == BTZ_MOD_IMAGE ||
@@ -207,6 +217,8 @@ static void begin_range(struct packer *pk, unsigned cls)
 		submit_current(pk);
 	pk->cur_class = cls;
 	pk->cur_limit = limit_for(pk, cls);
+	pk->cur_width = cls == BTZ_MOD_IMAGE ? width : 0;
+	pk->range_off = pk->stream_off;
 }
 
 /* Appends bytes [pos, pos + n) of a member: its header before pl->off and
@@ -234,7 +246,7 @@ static uint64_t append_member(struct packer *pk, const struct btz_payload *pl,
 				      : pl->modality;
 		}
 		if (pos == start)
-			begin_range(pk, cls);
+			begin_range(pk, cls, pl->width);
 		if (stop - pos < take)
 			take = (size_t)(stop - pos);
 		append(pk, p, take);

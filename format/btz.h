@@ -40,6 +40,15 @@ enum btz_modality {
 	BTZ_MOD_AUDIO = 3,
 };
 
+/* Where a chunk of RGB pixels lies in its image: the image's width in
+ * pixels and the column of the chunk's first pixel. Width 0: unknown
+ * (raw data, padded rows); such a chunk is one long row. A packer that
+ * knows it (a PPM's or BMP's header) gives it to the chunk's methods. */
+struct btz_rows {
+	uint32_t width, x0;
+};
+#define BTZ_ROWS_WIDTH_MAX ((uint32_t)1 << 24)
+
 /* Strings are owned, NUL-terminated copies; the format forbids NUL inside. */
 struct btz_member {
 	enum btz_type type;

@@ -12,10 +12,12 @@ uint64_t btz_chunk_checksum(const uint8_t *p, size_t n, uint64_t offset)
 }
 
 static enum btz_status stored_encode(void *ctx, const uint8_t *in, size_t n,
-				     uint8_t *out, size_t cap,
-				     size_t *out_size, struct btz_error *err)
+				     const struct btz_rows *rows, uint8_t *out,
+				     size_t cap, size_t *out_size,
+				     struct btz_error *err)
 {
 	(void)ctx;
+	(void)rows;
 	if (n > cap)
 		return btz_fail(err, BTZ_E_BUF, "stored: no room");
 	memcpy(out, in, n);
@@ -68,11 +70,14 @@ static uint32_t lzma_dict(size_t raw, uint32_t preset_dict)
 }
 
 static enum btz_status lzma2_encode(void *ctx, const uint8_t *in, size_t n,
-				    uint8_t *out, size_t cap,
-				    size_t *out_size, struct btz_error *err)
+				    const struct btz_rows *rows, uint8_t *out,
+				    size_t cap, size_t *out_size,
+				    struct btz_error *err)
 {
 	const uint32_t *preset = ctx;
 	lzma_options_lzma opt;
+
+	(void)rows;
 	lzma_filter f[2];
 	size_t pos = 0;
 	lzma_ret ret;
@@ -159,7 +164,8 @@ static int is_constant(const uint8_t *p, size_t n)
 
 enum btz_status btz_chunk_encode(const struct btz_method *const *cand,
 				 size_t ncand, const uint8_t *in, size_t n,
-				 uint64_t offset, uint8_t *out, uint8_t *scratch,
+				 const struct btz_rows *rows, uint64_t offset,
+				 uint8_t *out, uint8_t *scratch,
 				 struct btz_chunk *c, struct btz_error *err)
 {
 	uint8_t *best_buf = NULL;
@@ -185,8 +191,8 @@ enum btz_status btz_chunk_encode(const struct btz_method *const *cand,
 		size_t got = 0;
 		enum btz_status s;
 
-		s = cand[i]->encode(cand[i]->ctx, in, n, dst, best - 1, &got,
-				    err);
+		s = cand[i]->encode(cand[i]->ctx, in, n, rows, dst, best - 1,
+				    &got, err);
 		if (s == BTZ_E_BUF)
 			continue;
 		if (s != BTZ_OK)

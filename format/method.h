@@ -34,9 +34,13 @@ struct btz_method {
 	const char *name;
 	void *ctx;
 	/* Codes in[0, n) into out[0, cap); BTZ_E_BUF when it does not fit,
-	 * which makes the caller keep a cheaper method. Must be thread-safe. */
+	 * which makes the caller keep a cheaper method. rows (may be NULL)
+	 * is where the bytes lie in an image, for a method that can use it;
+	 * its decoder must then find it in the payload. Must be
+	 * thread-safe. */
 	enum btz_status (*encode)(void *ctx, const uint8_t *in, size_t n,
-				  uint8_t *out, size_t cap, size_t *out_size,
+				  const struct btz_rows *rows, uint8_t *out,
+				  size_t cap, size_t *out_size,
 				  struct btz_error *err);
 	/* Decodes exactly raw bytes, consuming exactly n; anything else is
 	 * BTZ_E_CORRUPT. Must not crash on hostile input. */
@@ -65,12 +69,13 @@ struct btz_methods {
 void btz_methods_init(struct btz_methods *ms);
 
 /* Codes one chunk with the smallest of: repeat (constant chunks), each
- * candidate, and stored. out and scratch must hold n bytes each; the
- * result is left in out. Fills c->method,
+ * candidate (given rows, which may be NULL), and stored. out and scratch
+ * must hold n bytes each; the result is left in out. Fills c->method,
  * c->coded_size, c->raw_size, and c->checksum (seeded with offset). */
 enum btz_status btz_chunk_encode(const struct btz_method *const *cand,
 				 size_t ncand, const uint8_t *in, size_t n,
-				 uint64_t offset, uint8_t *out, uint8_t *scratch,
+				 const struct btz_rows *rows, uint64_t offset,
+				 uint8_t *out, uint8_t *scratch,
 				 struct btz_chunk *c, struct btz_error *err);
 
 /* Decodes a chunk's payload and verifies its checksum. */

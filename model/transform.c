@@ -5,7 +5,8 @@
 
 #include "format/btz.h"
 
-static const char *const names[] = { "none", "swap16", "green", "lms", "lmsz" };
+static const char *const names[] = { "none", "swap16", "green", "lms", "lmsz",
+				     "med" };
 
 const char *btz_transform_name(unsigned t)
 {
@@ -26,7 +27,8 @@ static size_t transform_unit(unsigned t)
 	case BTZ_TRANSFORM_SWAP16:
 	case BTZ_TRANSFORM_LMS:
 	case BTZ_TRANSFORM_LMSZ: return 2;
-	case BTZ_TRANSFORM_GREEN: return 3;
+	case BTZ_TRANSFORM_GREEN:
+	case BTZ_TRANSFORM_MED: return 3;
 	default: return 1;
 	}
 }
@@ -157,8 +159,99 @@ static void lms_run(uint8_t *p, size_t n, int inverse, int zz)
 	}
 }
 
-void btz_transform_forward(unsigned t, uint8_t *p, size_t n)
+/* LOCO-I's median edge detector: the middle of a, b and a + b - c, which
+ * picks the left pixel a under a horizontal edge, the one above b under a
+ * vertical edge, and the plane through them elsewhere. */
+static int med(int a, int b, int c)
 {
+	int hi = a > b ? a : b, lo = a > b ? b : a;
+
+	return c >= hi ? lo : c <= lo ? hi : a + b - c;
+}
+
+/* Pixel q as the planes G, R - G, B - G (signed: the differences are
+ * smooth where their mod-256 forms wrap). */
+static void planes(const uint8_t *q, int v[3])
+{
+	v[0] = q[1];
+	v[1] = q[0] - q[1];
+	v[2] = q[2] - q[1];
+}
+
+/* The prediction of pixel k of p from its causal neighbours, which must
+ * hold original pixels. A neighbour outside the chunk or the row is
+ * replaced by one that is there: no row above, the left pixel for both
+ * above ones; first in its row, the one above for the left ones; the
+ * above-left alone missing (the chunk starts mid-row), the one above;
+ * nothing at all, 0. */
+static void med_predict(const uint8_t *p, size_t k, const struct btz_rows *r,
+			int pred[3])
+{
+	size_t w = r->width, x = w ? (r->x0 + k % w) % w : 1;
+	int left = k > 0 && x > 0, up = w > 0 && k >= w;
+	int a[3] = { 0, 0, 0 }, b[3], c[3];
+
+	if (left)
+		planes(p + 3 * (k - 1), a);
+	if (up)
+		planes(p + 3 * (k - w), b);
+	if (left && up && k > w)
+		planes(p + 3 * (k - w - 1), c);
+	else if (up)
+		memcpy(c, b, sizeof(c));
+	for (int i = 0; i < 3; i++) {
+		if (!up)
+			b[i] = c[i] = a[i];
+		else if (!left)
+			a[i] = b[i];
+		pred[i] = med(a[i], b[i], c[i]);
+	}
+}
+
+/* Forward from the last pixel down, so that every prediction reads
+ * original neighbours in place; the inverse from the first up, reading
+ * restored ones. */
+static void med_run(uint8_t *p, size_t n, const struct btz_rows *rows,
+		    int inverse)
+{
+	struct btz_rows r = { 0, 0 };
+	size_t np = n / 3;
+
+	if (rows != NULL && rows->width <= BTZ_ROWS_WIDTH_MAX &&
+	    rows->x0 < rows->width)
+		r = *rows;
+	for (size_t i = 0; i < np; i++) {
+		size_t k = inverse ? i : np - 1 - i;
+		uint8_t *q = p + 3 * k;
+		int pr[3], v[3];
+
+		med_predict(p, k, &r, pr);
+		if (inverse) {
+			uint8_t g = (uint8_t)(q[0] + pr[0]);
+
+			q[0] = (uint8_t)(g + pr[1] + q[1]);
+			q[2] = (uint8_t)(g + pr[2] + q[2]);
+			q[1] = g;
+		} else {
+			planes(q, v);
+			for (int j = 0; j < 3; j++)
+				q[j] = (uint8_t)(v[j] - pr[j]);
+		}
+	}
+}
+
+int btz_transform_uses_rows(unsigned t)
+{
+	return t == BTZ_TRANSFORM_MED;
+}
+
+void btz_transform_forward(unsigned t, uint8_t *p, size_t n,
+			   const struct btz_rows *rows)
+{
+	if (t == BTZ_TRANSFORM_MED) {
+		med_run(p, n, rows, 0);
+		return;
+	}
 	if (t == BTZ_TRANSFORM_LMS || t == BTZ_TRANSFORM_LMSZ) {
 		lms_run(p, n, 0, t == BTZ_TRANSFORM_LMSZ);
 	} else if (t == BTZ_TRANSFORM_SWAP16) {
@@ -174,8 +267,13 @@ void btz_transform_forward(unsigned t, uint8_t *p, size_t n)
 	}
 }
 
-void btz_transform_inverse(unsigned t, uint8_t *p, size_t n)
+void btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
+			   const struct btz_rows *rows)
 {
+	if (t == BTZ_TRANSFORM_MED) {
+		med_run(p, n, rows, 1);
+		return;
+	}
 	if (t == BTZ_TRANSFORM_LMS || t == BTZ_TRANSFORM_LMSZ) {
 		lms_run(p, n, 1, t == BTZ_TRANSFORM_LMSZ);
 	} else if (t == BTZ_TRANSFORM_SWAP16) {

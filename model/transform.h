@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format/btz.h"
+
 enum btz_transform {
 	BTZ_TRANSFORM_NONE = 0,
 	/* 16-bit little-endian samples, high byte first: the model sees a
@@ -26,8 +28,14 @@ enum btz_transform {
 	 * order (0, -1, 1, -2, ...): small values of either sign share
 	 * their high byte, 0, instead of splitting into 00 and FF. */
 	BTZ_TRANSFORM_LMSZ = 4,
+	/* RGB pixels as what the median edge detector of JPEG-LS (LOCO-I)
+	 * fails to predict of G, R - G and B - G, each from the pixels to
+	 * the left, above and above-left, mod 256: the model codes a small
+	 * residual, as for audio. Needs the chunk's rows (struct btz_rows);
+	 * without them every pixel is predicted from its left. */
+	BTZ_TRANSFORM_MED = 5,
 };
-#define BTZ_TRANSFORM_MAX 4
+#define BTZ_TRANSFORM_MAX 5
 
 /* The name used by btztrain and shown by tools; NULL when unknown. */
 const char *btz_transform_name(unsigned t);
@@ -45,8 +53,17 @@ size_t btz_modality_unit(unsigned modality);
  * 3; a trailing partial unit is left as it is). */
 size_t btz_window_unit(unsigned modality, unsigned transform);
 
-/* In place over p[0, n). p must start on a unit. */
-void btz_transform_forward(unsigned t, uint8_t *p, size_t n);
-void btz_transform_inverse(unsigned t, uint8_t *p, size_t n);
+/* Whether transform t predicts from the row above, and so codes a chunk
+ * differently for each struct btz_rows (the model method then stores the
+ * rows with the chunk). */
+int btz_transform_uses_rows(unsigned t);
+
+/* In place over p[0, n). p must start on a unit. rows may be NULL (no
+ * rows known); transforms that do not use rows ignore it; a width above
+ * BTZ_ROWS_WIDTH_MAX or an x0 not below the width counts as unknown. */
+void btz_transform_forward(unsigned t, uint8_t *p, size_t n,
+			   const struct btz_rows *rows);
+void btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
+			   const struct btz_rows *rows);
 
 #endif

@@ -1,9 +1,12 @@
-/* Draws bytes from a model's own predictions (mksample MODEL.btm N SEED):
+/* Draws bytes from a model's own predictions (mksample MODEL.btm N SEED
+ * [WIDTH]):
  * data that the model, and no general-purpose compressor, predicts well,
  * so the tests can see the model method win chunks and decode them. The
  * draw is in the model's layout; what is written is in the file's, after
  * the inverse of the model's transform, chunk by chunk as btzpack cuts a
- * payload that starts a member (a transform restarts at every chunk). */
+ * payload that starts a member (a transform restarts at every chunk), and
+ * for a layout that uses rows, with the rows btzpack gives the chunks of
+ * an image WIDTH pixels wide (default: none, as for raw RGB). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,8 +26,8 @@ int main(int argc, char **argv)
 	uint8_t *out;
 	long n;
 
-	if (argc != 4 || (n = atol(argv[2])) < 0) {
-		fprintf(stderr, "usage: mksample MODEL.btm N SEED\n");
+	if ((argc != 4 && argc != 5) || (n = atol(argv[2])) < 0) {
+		fprintf(stderr, "usage: mksample MODEL.btm N SEED [WIDTH]\n");
 		return 1;
 	}
 	seed = strtoull(argv[3], NULL, 10);
@@ -58,10 +61,15 @@ int main(int argc, char **argv)
 	}
 	size_t chunk = (size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context;
 
-	for (size_t at = 0; at < (size_t)n; at += chunk)
+	uint32_t width = argc == 5 ? (uint32_t)atol(argv[4]) : 0;
+
+	for (size_t at = 0; at < (size_t)n; at += chunk) {
+		struct btz_rows r = { width, width ? at / 3 % width : 0 };
+
 		btz_transform_inverse(m->hp.transform, out + at,
 				      (size_t)n - at < chunk ? (size_t)n - at
-							     : chunk);
+							     : chunk, &r);
+	}
 	fwrite(out, 1, (size_t)n, stdout);
 	free(out);
 	btz_engine_free(e);

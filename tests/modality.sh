@@ -212,9 +212,32 @@ layout green 24 66 2 2 5000
 # into several chunks, each restarting it.
 layout lms 26 64 3 3 40000
 layout lmsz 27 64 3 4 40000
+layout med 28 66 2 5 9000
+# med predicts from the row above: btzpack takes a PPM's width from its
+# header and gives each chunk its rows (64 windows of 66 bytes: 1,408
+# pixels, so the second and third chunks start 8 and 16 pixels into a
+# row of 40). The same pixels under a header that says 20 a row are
+# coded with the wrong rows: the model then loses even to storing.
+{ printf 'P6 40 100 255\n'; "$MKSAMPLE" models/med.btm 12000 29 40; } >med.ppm
+for f in med med20; do
+	[ $f = med ] || { printf 'P6 20 200 255\n'; tail -c 12000 med.ppm; } >$f.ppm
+	expect_status 0 "$BTZPACK" -q --model=models/med.btm -o $f.ppm.btz $f.ppm
+done
+check_routing med.ppm image 14 12000 random-28
+check_routing med20.ppm image 14 12000 '*'
+expect_eq 0 "$(grep -c random-28 med20.ppm.chunks)" "model chunks of med20.ppm"
+# The rows lead the model's payload: chunk 1's block starts at 49, after
+# the header and the 14-byte header chunk (stored), and its payload, after
+# the method and two 2-byte sizes, with width 40 (0x28) and column 0. A
+# column past the width is refused as corrupt, naming the chunk.
+expect_eq "28 00" "$(od -An -tx1 -j54 -N2 med.ppm.btz | tr -s ' ' | sed 's/^ //')" \
+	"rows of chunk 1"
+printf '\060' | dd of=med.ppm.btz bs=1 seek=55 conv=notrunc 2>/dev/null
+expect_status 1 "$BTZUNPACK" --model=models -t med.ppm.btz
+expect_err 'chunk 1: model chunk: bad rows'
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
-expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 5
+expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 6
 
 # --- truncated and hostile headers ------------------------------------------
 # Pixels cut short: the payload is what there is.

@@ -245,7 +245,7 @@ static void test_hparams(void)
 	BAD(context, 15, BTZ_E_LIMIT, "context = 15");
 	BAD(context, 65537, BTZ_E_LIMIT, "context = 65537");
 	BAD(modality, 4, BTZ_E_CORRUPT, "modality = 4");
-	BAD(transform, 5, BTZ_E_UNSUPPORTED, "transform = 5");
+	BAD(transform, 6, BTZ_E_UNSUPPORTED, "transform = 6");
 	/* Windows of whole pixels (3 bytes) and samples (2 bytes). */
 	hp = hp_small;
 	hp.modality = 2;
@@ -496,7 +496,7 @@ static void test_hostile_fields(void)
 	PATCH32(a, n, 32, 15, BTZ_E_LIMIT, "context = 15");
 	PATCH32(a, n, 36, 1, BTZ_E_UNSUPPORTED, "flags");
 	PATCH32(a, n, 40, 4, BTZ_E_CORRUPT, "modality = 4");
-	PATCH32(a, n, 40, 5u << 8, BTZ_E_UNSUPPORTED, "transform = 5");
+	PATCH32(a, n, 40, 6u << 8, BTZ_E_UNSUPPORTED, "transform = 6");
 	PATCH32(a, n, 40, 1u << 24, BTZ_E_CORRUPT, "reserved");
 	/* Sizes that no longer match the file. */
 	PATCH32(a, n, 28, 64, BTZ_E_CORRUPT, "truncated");
@@ -700,7 +700,7 @@ static void test_lms(unsigned t)
 		buf[2 * i + 1] = (uint8_t)((uint16_t)v >> 8);
 	}
 	memcpy(orig, buf, sizeof(buf));
-	btz_transform_forward(t, buf, sizeof(buf));
+	btz_transform_forward(t, buf, sizeof(buf), NULL);
 	/* The first residual is the first sample, 12000: high byte first,
 	 * doubled in zigzag order. */
 	CHECK_EQ(buf[0] << 8 | buf[1], t == BTZ_TRANSFORM_LMSZ ? 24000 : 12000);
@@ -714,7 +714,7 @@ static void test_lms(unsigned t)
 		res += (uint64_t)(r < 0 ? -r : r);
 	}
 	CHECK(res * 50 < sig);
-	btz_transform_inverse(t, buf, sizeof(buf));
+	btz_transform_inverse(t, buf, sizeof(buf), NULL);
 	CHECK(memcmp(buf, orig, sizeof(buf)) == 0);
 	for (int kind = 0; kind < 3; kind++) {
 		for (size_t i = 0; i < sizeof(buf); i += 2) {
@@ -725,10 +725,85 @@ static void test_lms(unsigned t)
 			orig[i] = buf[i] = (uint8_t)v;
 			orig[i + 1] = buf[i + 1] = (uint8_t)(v >> 8);
 		}
-		btz_transform_forward(t, buf, sizeof(buf));
-		btz_transform_inverse(t, buf, sizeof(buf));
+		btz_transform_forward(t, buf, sizeof(buf), NULL);
+		btz_transform_inverse(t, buf, sizeof(buf), NULL);
 		CHECK(memcmp(buf, orig, sizeof(buf)) == 0);
 	}
+}
+
+/* The med transform: a hand-worked 2x2 image; a smooth image (a plane in
+ * each of G, R - G, B - G, each sloping up in x and down in y: MED
+ * predicts such a plane exactly) leaves nothing but its first row and
+ * column, and the chunk's rows decide which those are; noise comes back
+ * for every width and column, chunks that start mid-row included (their
+ * first pixel with a row above has no above-left inside the chunk: under
+ * ASan a read before the buffer fails here). */
+static void test_med(void)
+{
+	enum { W = 40, H = 30, N = 3 * W * H };
+	static uint8_t buf[N], orig[N];
+	/* (R, G, B): left (30, 20, 10), above (60, 50, 10), above-left
+	 * (40, 40, 40), then (90, 80, 70). */
+	uint8_t s[12] = { 40, 40, 40, 30, 20, 10, 60, 50, 10, 90, 80, 70 };
+	struct btz_rows r = { 2, 0 }, none = { 0, 0 };
+	uint64_t seed = 5;
+	size_t nz = 0;
+
+	btz_transform_forward(BTZ_TRANSFORM_MED, s, 12, &r);
+	/* Pixel 0: nothing known, its planes (40, 0, 0). Pixel 1: from the
+	 * left, G 20 - 40, R - G 10 - 0, B - G -10 - 0. Pixel 2: from
+	 * above, 50 - 40, 10 - 0, -40 - 0. Pixel 3: G's a, b, c are 20, 50,
+	 * 40, between them, a + b - c = 30; R - G's 10, 10, 0, above both,
+	 * min 10; B - G's -10, -40, 0, above both, min -40. */
+	uint8_t want[12] = { 40, 0, 0, 236, 10, 246, 10, 10, 216, 50, 0, 30 };
+	CHECK(memcmp(s, want, 12) == 0);
+	btz_transform_inverse(BTZ_TRANSFORM_MED, s, 12, &r);
+	CHECK(s[9] == 90 && s[10] == 80 && s[11] == 70 && s[3] == 30);
+
+	for (size_t k = 0; k < W * H; k++) {
+		size_t x = k % W, y = k / W;
+
+		int g = 100 + (int)x - 2 * (int)y;
+
+		buf[3 * k] = (uint8_t)(g + 30 + (int)x - (int)y);
+		buf[3 * k + 1] = (uint8_t)g;
+		buf[3 * k + 2] = (uint8_t)(g + 20 - (int)x + (int)y);
+	}
+	memcpy(orig, buf, N);
+	r = (struct btz_rows){ W, 0 };
+	btz_transform_forward(BTZ_TRANSFORM_MED, buf, N, &r);
+	for (size_t k = W + 1; k < W * H; k++)
+		if (k % W != 0)
+			nz += buf[3 * k] || buf[3 * k + 1] || buf[3 * k + 2];
+	CHECK_EQ(nz, 0);
+	btz_transform_inverse(BTZ_TRANSFORM_MED, buf, N, &r);
+	CHECK(memcmp(buf, orig, N) == 0);
+	/* Without rows the image is one long row: every pixel after the
+	 * first is coded against its left neighbour, which the planes' y
+	 * steps break at each row start. */
+	btz_transform_forward(BTZ_TRANSFORM_MED, buf, N, &none);
+	for (size_t k = 1; k < W * H; k++)
+		nz += buf[3 * k] || buf[3 * k + 1] || buf[3 * k + 2];
+	CHECK(nz >= H - 1);
+	btz_transform_inverse(BTZ_TRANSFORM_MED, buf, N, NULL);
+	CHECK(memcmp(buf, orig, N) == 0);
+
+	for (uint32_t w = 1; w <= 50; w += 7)
+		for (uint32_t x0 = 0; x0 < w; x0 += 3) {
+			size_t n = 3 * (btz_splitmix64(&seed) % (W * H - 1)) + 2;
+
+			for (size_t i = 0; i < n + 3; i++)
+				orig[i] = buf[i] = (uint8_t)btz_splitmix64(&seed);
+			/* The chunk starts a pixel into buf, and that pixel
+			 * changes between the two: neither may read it. */
+			r = (struct btz_rows){ w, x0 };
+			btz_transform_forward(BTZ_TRANSFORM_MED, buf + 3, n, &r);
+			buf[0] ^= 0x55;
+			btz_transform_inverse(BTZ_TRANSFORM_MED, buf + 3, n, &r);
+			CHECK(memcmp(buf + 3, orig + 3, n) == 0);
+		}
+	CHECK(btz_transform_uses_rows(BTZ_TRANSFORM_MED));
+	CHECK(!btz_transform_uses_rows(BTZ_TRANSFORM_GREEN));
 }
 
 /* Layout transforms: known values, and forward then inverse is the
@@ -739,9 +814,9 @@ static void test_transforms(void)
 	uint8_t buf[64], orig[64];
 	uint64_t seed = 99;
 
-	btz_transform_forward(BTZ_TRANSFORM_SWAP16, a, 3);
+	btz_transform_forward(BTZ_TRANSFORM_SWAP16, a, 3, NULL);
 	CHECK(a[0] == 2 && a[1] == 1 && a[2] == 3);
-	btz_transform_forward(BTZ_TRANSFORM_GREEN, g, 4);
+	btz_transform_forward(BTZ_TRANSFORM_GREEN, g, 4, NULL);
 	CHECK(g[0] == 20 && g[1] == 246 && g[2] == 10 && g[3] == 40);
 	for (unsigned t = 0; t <= BTZ_TRANSFORM_MAX; t++) {
 		CHECK(btz_transform_name(t) != NULL);
@@ -750,13 +825,14 @@ static void test_transforms(void)
 			for (size_t i = 0; i < n; i++)
 				orig[i] = buf[i] =
 					(uint8_t)btz_splitmix64(&seed);
-			btz_transform_forward(t, buf, n);
-			btz_transform_inverse(t, buf, n);
+			btz_transform_forward(t, buf, n, NULL);
+			btz_transform_inverse(t, buf, n, NULL);
 			CHECK(memcmp(buf, orig, n) == 0);
 		}
 	}
 	test_lms(BTZ_TRANSFORM_LMS);
 	test_lms(BTZ_TRANSFORM_LMSZ);
+	test_med();
 	CHECK(btz_transform_parse("tiles") == -1);
 	CHECK(btz_transform_name(BTZ_TRANSFORM_MAX + 1) == NULL);
 }

@@ -197,7 +197,7 @@ static void test_methods(void)
 	/* Text-like: lzma2 wins. */
 	for (size_t i = 0; i < n; i++)
 		in[i] = "the quick brown fox "[i % 20] ^ (i % 997 == 0);
-	CHECK_EQ(btz_chunk_encode(cand, 1, in, n, 12345, out, scr, &c, &err),
+	CHECK_EQ(btz_chunk_encode(cand, 1, in, n, NULL, 12345, out, scr, &c, &err),
 		 BTZ_OK);
 	CHECK_EQ(c.method, BTZ_METHOD_LZMA2);
 	CHECK(c.coded_size < n / 10);
@@ -214,7 +214,7 @@ static void test_methods(void)
 		x = x * 1103515245u + 12345u;
 		in[i] = (uint8_t)(x >> 23);
 	}
-	CHECK_EQ(btz_chunk_encode(cand, 1, in, n, 0, out, scr, &c, &err),
+	CHECK_EQ(btz_chunk_encode(cand, 1, in, n, NULL, 0, out, scr, &c, &err),
 		 BTZ_OK);
 	CHECK_EQ(c.method, BTZ_METHOD_STORED);
 	CHECK_EQ(c.coded_size, n);
@@ -222,14 +222,14 @@ static void test_methods(void)
 	CHECK(memcmp(in, back, n) == 0);
 	/* Constant: repeat, one byte. */
 	memset(in, 0xab, n);
-	CHECK_EQ(btz_chunk_encode(cand, 1, in, n, 0, out, scr, &c, &err),
+	CHECK_EQ(btz_chunk_encode(cand, 1, in, n, NULL, 0, out, scr, &c, &err),
 		 BTZ_OK);
 	CHECK_EQ(c.method, BTZ_METHOD_REPEAT);
 	CHECK_EQ(c.coded_size, 1);
 	CHECK_EQ(btz_chunk_decode(&ms, &c, out, back, &err), BTZ_OK);
 	CHECK(memcmp(in, back, n) == 0);
 	/* One byte: nothing beats stored. */
-	CHECK_EQ(btz_chunk_encode(cand, 1, in, 1, 0, out, scr, &c, &err),
+	CHECK_EQ(btz_chunk_encode(cand, 1, in, 1, NULL, 0, out, scr, &c, &err),
 		 BTZ_OK);
 	CHECK_EQ(c.coded_size, 1);
 	/* Garbage given to lzma2 fails cleanly. */

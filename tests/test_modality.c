@@ -24,13 +24,21 @@ static uint8_t buf[BTZ_SNIFF_SIZE];
 	} while (0)
 #define WHOLE UINT64_MAX
 
-/* The channels found for the first n bytes of buf. */
+/* The channels and the row width found for the first n bytes of buf. */
 static unsigned channels_of(size_t n)
 {
 	struct btz_payload p;
 
 	btz_payload_find(&p, buf, n, n);
 	return p.channels;
+}
+
+static uint32_t width_of(size_t n)
+{
+	struct btz_payload p;
+
+	btz_payload_find(&p, buf, n, n);
+	return p.width;
 }
 
 static size_t put(size_t at, const char *s)
@@ -46,6 +54,7 @@ static void test_pnm(void)
 	memset(buf, 0x80, sizeof(buf));
 	h = put(0, "P6\n# made by hand\n3 2\n255\n");
 	CHECK_PAYLOAD(h + 18, h + 18, BTZ_MOD_IMAGE, h, 18);
+	CHECK_EQ(width_of(h + 18), 3);
 	/* Trailing bytes (a second image, say) are not payload. */
 	CHECK_PAYLOAD(h + 40, h + 40, BTZ_MOD_IMAGE, h, 18);
 	/* Shorter than its header says: clamped; unknown size: as said. */
@@ -55,6 +64,8 @@ static void test_pnm(void)
 	CHECK_PAYLOAD(h, h, BTZ_MOD_TEXT, 0, WHOLE);
 	h = put(0, "P5 4#c\n\t5 7\r");
 	CHECK_PAYLOAD(h + 20, h + 20, BTZ_MOD_IMAGE, h, 20);
+	/* Grey pixels are not RGB rows. */
+	CHECK_EQ(width_of(h + 20), 0);
 	/* Largest dimensions: no overflow, clamped to the member. */
 	h = put(0, "P6 2147483647 2147483647 255\n");
 	CHECK_PAYLOAD(h + 10, BTZ_SIZE_UNKNOWN, BTZ_MOD_IMAGE, h,
@@ -102,6 +113,13 @@ static void test_bmp(void)
 	/* Rows of 21 pixels: 63 bytes, padded to 64. */
 	bmp_header(21, 3, 24, 0);
 	CHECK_PAYLOAD(54 + 192, 54 + 192, BTZ_MOD_IMAGE, 54, 192);
+	/* Padded rows put pixels off the 3-byte grid: no row width. Rows
+	 * of 4 pixels, 12 bytes, need no padding. */
+	CHECK_EQ(width_of(54 + 192), 0);
+	bmp_header(4, -3, 24, 0);
+	CHECK_EQ(width_of(54 + 36), 4);
+	bmp_header(4, 3, 24, 0);
+	CHECK_EQ(width_of(54 + 36), 4);
 	bmp_header(21, -3, 24, 0); /* top-down */
 	CHECK_PAYLOAD(54 + 192, 54 + 192, BTZ_MOD_IMAGE, 54, 192);
 	CHECK_PAYLOAD(54 + 200, 54 + 200, BTZ_MOD_IMAGE, 54, 192);

@@ -94,6 +94,26 @@ expect_status 1 "$BTZTRAIN" -q --device=tpu -o c.btm train.bin
 expect_err "--device: 'tpu' is not cpu, cuda or auto"
 expect_status 1 "$BTZTRAIN" -q --resume -C nowhere -o c.btm train.bin
 expect_err "--resume"
+# An image model in the med layout reads each image's width from a
+# manifest; a malformed line is refused, naming the file and the line.
+LC_ALL=C awk 'BEGIN { for (i = 0; i < 2; i++) for (y = 0; y < 40; y++)
+	for (x = 0; x < 48; x++)
+		printf "%c%c%c", 40 + x + 2 * y, 30 + 2 * x + y, 100 + x + i }' >img.bin
+printf 'a\t0\t5760\t48x40\nb\t5760\t5760\t48x40\n' >img.manifest
+printf 'a\t0\t5760\n' >bad.manifest
+img="-d 32 --layers 1 --heads 4 --kv-heads 2 --ff 64 --context 48 -b 4 -n 10
+	--calib-bytes 4096 -q --modality=image --transform=med --device=cpu"
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $img --manifest=bad.manifest -o m.btm img.bin
+expect_err "bad.manifest: line 1"
+[ ! -e m.btm ] || fail "a failed run left m.btm"
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $img --manifest=img.manifest -o m.btm img.bin
+{ printf 'P6 48 40 255\n'; head -c 5760 img.bin; } >img.ppm
+expect_status 0 "$BTZPACK" -q --model=m.btm -o img.btz img.ppm
+expect_status 0 "$BTZUNPACK" -q --model=m.btm -C out img.btz
+same_file img.ppm out/img.ppm
+
 head -c 10 train.bin > tiny.bin
 # shellcheck disable=SC2086
 expect_status 1 "$BTZTRAIN" $small -n 2 -o c.btm tiny.bin

@@ -22,6 +22,7 @@
 #endif
 
 #include "archiver/cli.h"
+#include "archiver/models.h"
 #include "common/bytes.h"
 #include "common/file.h"
 #include "format/btz.h"
@@ -41,6 +42,7 @@ void openblas_set_num_threads(int n);
 struct opts {
 	struct btz_hparams hp;
 	const char *out, *dir, *valid, *name, *device, *init;
+	const char *manifest, *valid_manifest;
 	uint64_t steps, seed, stop_after;
 	uint32_t batch, warmup, eval_every;
 	int threads;
@@ -82,6 +84,62 @@ static void append_file(const char *path, uint8_t **buf, size_t *len,
 		btz_die("%s: read error", path);
 	if (f != stdin)
 		fclose(f);
+}
+
+/* The layout of p[0, n), as btzpack would code it. A layout that
+ * predicts from the row above (med) needs each image's width: the
+ * manifest's lines (NAME, OFFSET, LENGTH, WxH, tab-separated, offsets
+ * into p, as scripts/data writes them) give it, and each image is cut,
+ * like a payload, into chunks of `chunk` bytes from its first pixel.
+ * Without a manifest the whole stream is one long row. */
+static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
+		   size_t chunk)
+{
+	FILE *f;
+	char line[8192];
+	size_t done = 0;
+	unsigned lineno = 0;
+
+	if (manifest == NULL || !btz_transform_uses_rows(t)) {
+		btz_transform_forward(t, p, n, NULL);
+		return;
+	}
+	f = fopen(manifest, "r");
+	if (f == NULL)
+		btz_die("%s: %s", manifest, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL && done < n) {
+		unsigned long long off, len;
+		unsigned w, h;
+		char *tab = strchr(line, '\t');
+
+		lineno++;
+		if (tab == NULL ||
+		    sscanf(tab + 1, "%llu\t%llu\t%ux%u", &off, &len, &w,
+			   &h) != 4 || off < done || len % 3 != 0 || w == 0 ||
+		    w > BTZ_ROWS_WIDTH_MAX)
+			btz_die("%s: line %u: not NAME, OFFSET, LENGTH, WxH "
+				"of an RGB image after the line before it",
+				manifest, lineno);
+		if (off >= n)
+			break;
+		if (len > n - off)
+			len = n - off;
+		/* Bytes no line covers: one long row, as btzpack codes
+		 * RGB of unknown width. */
+		btz_transform_forward(t, p + done, (size_t)off - done, NULL);
+		for (size_t at = 0; at < len; at += chunk) {
+			struct btz_rows r = { w, (uint32_t)(at / 3 % w) };
+
+			btz_transform_forward(t, p + off + at,
+					      len - at < chunk ? len - at : chunk,
+					      &r);
+		}
+		done = (size_t)(off + len);
+	}
+	if (ferror(f))
+		btz_die("%s: read error", manifest);
+	fclose(f);
+	btz_transform_forward(t, p + done, n - done, NULL);
 }
 
 /* ---- model setup ---- */
@@ -455,8 +513,13 @@ static void usage(FILE *f)
 "      --transform=T     layout the model sees: none, swap16 (16-bit\n"
 "                        samples high byte first), green (RGB as\n"
 "                        G, R-G, B-G), lms (16-bit samples as the\n"
-"                        residual of adaptive prediction) or lmsz (lms\n"
-"                        in zigzag order); default none\n"
+"                        residual of adaptive prediction), lmsz (lms\n"
+"                        in zigzag order) or med (RGB as the residual\n"
+"                        of JPEG-LS's predictor); default none\n"
+"      --manifest=FILE   with med: each image's offset, length and\n"
+"                        width in the training bytes (a manifest of\n"
+"                        scripts/data); --valid-manifest=FILE, the same\n"
+"                        for the validation bytes\n"
 "      --name=NAME       model name (default: the output's file name)\n"
 "  -d, --dim=N           model width (default 128)\n"
 "      --layers=N        layers (default 4)\n"
@@ -533,7 +596,8 @@ static uint32_t parse_u32(const char *opt, const char *s)
 enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_TRANSFORM,
        O_NAME, O_LAYERS,
        O_HEADS, O_KV, O_FF, O_CONTEXT, O_LR, O_LR_MIN, O_WARMUP, O_WD, O_CLIP,
-       O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE, O_INIT, O_FP32 };
+       O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE, O_INIT, O_FP32,
+       O_MANIFEST, O_VALID_MANIFEST };
 
 int main(int argc, char **argv)
 {
@@ -543,6 +607,8 @@ int main(int argc, char **argv)
 		{ "valid-bytes", 1, 0, O_VALID_BYTES },
 		{ "modality", 1, 0, O_MODALITY }, { "name", 1, 0, O_NAME },
 		{ "transform", 1, 0, O_TRANSFORM },
+		{ "manifest", 1, 0, O_MANIFEST },
+		{ "valid-manifest", 1, 0, O_VALID_MANIFEST },
 		{ "dim", 1, 0, 'd' },		{ "layers", 1, 0, O_LAYERS },
 		{ "heads", 1, 0, O_HEADS },	{ "kv-heads", 1, 0, O_KV },
 		{ "ff", 1, 0, O_FF },		{ "context", 1, 0, O_CONTEXT },
@@ -587,6 +653,8 @@ int main(int argc, char **argv)
 		case 'C': o.dir = optarg; break;
 		case O_RESUME: o.resume = 1; break;
 		case O_VALID: o.valid = optarg; break;
+		case O_MANIFEST: o.manifest = optarg; break;
+		case O_VALID_MANIFEST: o.valid_manifest = optarg; break;
 		case O_VALID_BYTES:
 			o.valid_bytes = parse_bytes("--valid-bytes", optarg);
 			break;
@@ -605,7 +673,7 @@ int main(int argc, char **argv)
 			int t = btz_transform_parse(optarg);
 			if (t < 0)
 				btz_die("--transform: unknown layout '%s' (none, "
-				    "swap16, green, lms or lmsz)", optarg);
+				    "swap16, green, lms, lmsz or med)", optarg);
 			o.hp.transform = (uint8_t)t;
 			break;
 		}
@@ -752,9 +820,10 @@ int main(int argc, char **argv)
 	if (tlen < T + 1)
 		btz_die("training data: %zu bytes, fewer than one window of %zu",
 		    tlen, T + 1);
-	btz_transform_forward(o.hp.transform, train, tlen);
+	size_t chunk = (size_t)BTZ_MODEL_CHUNK_WINDOWS * T;
+	layout(o.hp.transform, train, tlen, o.manifest, chunk);
 	if (valid)
-		btz_transform_forward(o.hp.transform, valid, vlen);
+		layout(o.hp.transform, valid, vlen, o.valid_manifest, chunk);
 	if (btz_fmodel_alloc(&fw, &o.hp, name, data_desc, &err) != BTZ_OK ||
 	    btz_fmodel_alloc(&gr, &o.hp, name, data_desc, &err) != BTZ_OK)
 		btz_die("%s", err.msg);

@@ -48,7 +48,7 @@ struct opts {
 	int threads;
 	double lr, lr_min, wd, clip, qat_from, time_limit;
 	size_t valid_bytes, calib_bytes;
-	int resume, verbose, quiet, fp32;
+	int resume, verbose, quiet, fp32, qat_act;
 };
 
 static double now(void)
@@ -536,6 +536,7 @@ static void usage(FILE *f)
 "      --clip=X          gradient norm limit (default 1)\n"
 "      --qat=X           quantization-aware from this fraction of the steps\n"
 "                        on (default 0.75; 1 = never)\n"
+"      --qat-act         from then on, activations too (CPU only)\n"
 "      --eval-every=N    steps between validations (default 200)\n"
 "      --time-limit=S    stop (resumably) after S seconds of training\n"
 "      --stop-after=N    stop (resumably) after N steps of this run\n"
@@ -597,7 +598,7 @@ enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_TRANSFORM,
        O_NAME, O_LAYERS,
        O_HEADS, O_KV, O_FF, O_CONTEXT, O_LR, O_LR_MIN, O_WARMUP, O_WD, O_CLIP,
        O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE, O_INIT, O_FP32,
-       O_MANIFEST, O_VALID_MANIFEST };
+       O_MANIFEST, O_VALID_MANIFEST, O_QAT_ACT };
 
 int main(int argc, char **argv)
 {
@@ -616,6 +617,7 @@ int main(int argc, char **argv)
 		{ "lr", 1, 0, O_LR },		{ "lr-min", 1, 0, O_LR_MIN },
 		{ "warmup", 1, 0, O_WARMUP },	{ "weight-decay", 1, 0, O_WD },
 		{ "clip", 1, 0, O_CLIP },	{ "qat", 1, 0, O_QAT },
+		{ "qat-act", 0, 0, O_QAT_ACT },
 		{ "eval-every", 1, 0, O_EVAL }, { "time-limit", 1, 0, O_TIME },
 		{ "stop-after", 1, 0, O_STOP },
 		{ "calib-bytes", 1, 0, O_CALIB }, { "seed", 1, 0, O_SEED },
@@ -694,6 +696,7 @@ int main(int argc, char **argv)
 		case O_WD: o.wd = parse_real("--weight-decay", optarg); break;
 		case O_CLIP: o.clip = parse_real("--clip", optarg); break;
 		case O_QAT: o.qat_from = parse_real("--qat", optarg); break;
+		case O_QAT_ACT: o.qat_act = 1; break;
 		case O_EVAL:
 			o.eval_every = parse_u32("--eval-every", optarg);
 			break;
@@ -839,6 +842,9 @@ int main(int argc, char **argv)
 	struct trainer_net tnet = { NULL, NULL }, *net = &tnet;
 	int bf16_on = 0;
 	const struct btz_gpu_ops *gops = train_device(o.device, o.quiet);
+	if (gops != NULL && o.qat_act)
+		btz_die("--qat-act: activations are rounded on the CPU only "
+			"(--device=cpu)");
 	if (gops != NULL) {
 		if (btz_gnet_new(&tnet.gnet, gops, &o.hp, B, &err) != BTZ_OK)
 			btz_die("%s", err.msg);
@@ -883,6 +889,8 @@ int main(int argc, char **argv)
 		(uint64_t)(o.qat_from * (double)o.steps);
 	while (st.step < o.steps && !stop_requested) {
 		int qat = st.step >= qat_step;
+		if (tnet.net != NULL)
+			btz_net_set_actq(tnet.net, qat && o.qat_act);
 		sample_batch(train, tlen, T, B, unit, &st.rng, tok, tgt);
 		memset(gr->arena, 0, np * sizeof(float));
 		double loss = net_step(net, forward_view(fm, fw, qat), tok, tgt,

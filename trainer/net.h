@@ -44,6 +44,13 @@ void btz_net_layer_bind(struct btz_net_layer *ly, float *base,
 struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch);
 void btz_net_free(struct btz_net *net);
 
+/* With on, the forward pass rounds each activation that the integer
+ * engine holds in int8 (q, k, v, the attention output, x1, a, u, h and
+ * each layer's output) to 255 levels over its batch maximum, as the
+ * export does over its calibration maximum; gradients pass straight
+ * through. Off by default. */
+void btz_net_set_actq(struct btz_net *net, int on);
+
 /* Forward over tok[B·T] (inputs: 256 at each window's position 0) and
  * tgt[B·T] (the bytes to predict); returns the mean cross-entropy in
  * nats. With grad not NULL, also runs the backward pass and adds the

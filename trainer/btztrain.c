@@ -34,6 +34,7 @@
 #include "trainer/bf16.h"
 #include "trainer/gnet.h"
 #include "trainer/net.h"
+#include "trainer/vec.h"
 
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
 void openblas_set_num_threads(int n);
@@ -226,32 +227,18 @@ static uint8_t *param_classes(const struct btz_fmodel *fm)
 static void fake_quant(float *w, size_t rows, size_t cols, float extra_max)
 {
 	for (size_t r = 0; r < rows; r++) {
-		float *p = w + r * cols, mx = extra_max;
-		for (size_t c = 0; c < cols; c++)
-			mx = fabsf(p[c]) > mx ? fabsf(p[c]) : mx;
-		if (mx == 0)
-			continue;
-		float s = mx / 127;
-		for (size_t c = 0; c < cols; c++)
-			p[c] = roundf(p[c] / s) * s;
+		float *p = w + r * cols, mx = btz_vec_max_abs(p, cols);
+
+		btz_vec_round_grid(p, cols, mx > extra_max ? mx : extra_max);
 	}
-}
-
-static float max_abs(const float *w, size_t n)
-{
-	float mx = 0;
-
-	for (size_t i = 0; i < n; i++)
-		mx = fabsf(w[i]) > mx ? fabsf(w[i]) : mx;
-	return mx;
 }
 
 static void quantize_view(struct btz_fmodel *q)
 {
 	const struct btz_hparams *hp = &q->hp;
 	size_t d = hp->d, F = hp->ff, kv = (size_t)hp->kv_heads * q->dh;
-	float mt = max_abs(q->tok_emb, 257 * d);
-	float mp = max_abs(q->pos_emb, (size_t)hp->context * d);
+	float mt = btz_vec_max_abs(q->tok_emb, 257 * d);
+	float mp = btz_vec_max_abs(q->pos_emb, (size_t)hp->context * d);
 
 	/* tok and pos share one scale (their sum must not clamp). */
 	fake_quant(q->tok_emb, 1, 257 * d, mt + mp);

@@ -374,23 +374,23 @@ void btz_net_set_actq(struct btz_net *net, int on)
 	net->actq = on;
 }
 
-/* v[0, n) rounded to 255 levels over ±max |v|: the int8 grid the export
- * gives an activation from its calibration maximum. */
-static void fake_quant_act(const struct btz_net *net, float *v, size_t n)
+/* Each of v's rows of cols rounded to the int8 grid the export gives
+ * the activation from its calibration maximum: here the batch's. */
+static void fake_quant_act(const struct btz_net *net, float *v, size_t rows,
+			   size_t cols)
 {
 	float m = 0;
 
 	if (!net->actq)
 		return;
 #pragma omp parallel for schedule(static) reduction(max : m)
-	for (size_t i = 0; i < n; i++)
-		m = fabsf(v[i]) > m ? fabsf(v[i]) : m;
-	if (!(m > 0))
-		return;
-	float s = m / 127, inv = 127 / m;
+	for (size_t i = 0; i < rows; i++) {
+		float r = btz_vec_max_abs(v + i * cols, cols);
+		m = r > m ? r : m;
+	}
 #pragma omp parallel for schedule(static)
-	for (size_t i = 0; i < n; i++)
-		v[i] = nearbyintf(v[i] * inv) * s;
+	for (size_t i = 0; i < rows; i++)
+		btz_vec_round_grid(v + i * cols, cols, m);
 }
 
 double btz_net_step(struct btz_net *net, const struct btz_fmodel *fm,
@@ -415,27 +415,27 @@ double btz_net_step(struct btz_net *net, const struct btz_fmodel *fm,
 		mmp(0, 1, (int)N, hq, id, x, id, w->wq, id, 0, a->q, hq);
 		mmp(0, 1, (int)N, kv, id, x, id, w->wk, id, 0, a->k, kv);
 		mmp(0, 1, (int)N, kv, id, x, id, w->wv, id, 0, a->v, kv);
-		fake_quant_act(net, a->q, N * (size_t)hq);
-		fake_quant_act(net, a->k, N * (size_t)kv);
-		fake_quant_act(net, a->v, N * (size_t)kv);
+		fake_quant_act(net, a->q, N, (size_t)hq);
+		fake_quant_act(net, a->k, N, (size_t)kv);
+		fake_quant_act(net, a->v, N, (size_t)kv);
 		attn_fwd(net, a);
-		fake_quant_act(net, a->o, N * (size_t)hq);
+		fake_quant_act(net, a->o, N, (size_t)hq);
 		memcpy(net->dz, x, N * d * sizeof(float)); /* r = x + o·Woᵀ */
 		mmp(0, 1, (int)N, id, hq, a->o, hq, w->wo, hq, 1, net->dz, id);
 		ln_fwd(net, net->dz, w->g1, w->b1, a->xhat1, a->rstd1, a->x1);
-		fake_quant_act(net, a->x1, N * d);
+		fake_quant_act(net, a->x1, N, d);
 		mmp(0, 1, (int)N, iF, id, a->x1, id, w->w1, id, 0, a->a, iF);
 		mmp(0, 1, (int)N, iF, id, a->x1, id, w->w3, id, 0, a->u, iF);
-		fake_quant_act(net, a->a, N * F);
-		fake_quant_act(net, a->u, N * F);
+		fake_quant_act(net, a->a, N, F);
+		fake_quant_act(net, a->u, N, F);
 #pragma omp parallel for schedule(static)
 		for (size_t i = 0; i < N; i++)
 			btz_vec_swiglu(a->a + i * F, a->u + i * F, a->h + i * F, F);
-		fake_quant_act(net, a->h, N * F);
+		fake_quant_act(net, a->h, N, F);
 		memcpy(net->dz, a->x1, N * d * sizeof(float));
 		mmp(0, 1, (int)N, id, iF, a->h, iF, w->w2, iF, 1, net->dz, id);
 		ln_fwd(net, net->dz, w->g2, w->b2, a->xhat2, a->rstd2, a->x);
-		fake_quant_act(net, a->x, N * d);
+		fake_quant_act(net, a->x, N, d);
 		x = a->x;
 	}
 	mmp(0, 1, (int)N, 256, id, x, id, fm->wout, id, 0, net->logits, 256);

@@ -87,6 +87,34 @@ AVX512 static void dsoftmax512(float *dp, const float *p, size_t n, float di,
 		dp[i] = p[i] * (dp[i] - di) * a;
 }
 
+AVX512 static float max_abs512(const float *x, size_t n)
+{
+	__m512 m = _mm512_setzero_ps();
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+	float r = _mm512_reduce_max_ps(m);
+	for (; i < n; i++)
+		r = fabsf(x[i]) > r ? fabsf(x[i]) : r;
+	return r;
+}
+
+AVX512 static void round_grid512(float *x, size_t n, float inv, float s)
+{
+	__m512 vi = _mm512_set1_ps(inv), vs = _mm512_set1_ps(s);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 q = _mm512_roundscale_ps(
+			_mm512_mul_ps(_mm512_loadu_ps(x + i), vi),
+			_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+		_mm512_storeu_ps(x + i, _mm512_mul_ps(q, vs));
+	}
+	for (; i < n; i++)
+		x[i] = nearbyintf(x[i] * inv) * s;
+}
+
 AVX512 static void swiglu512(const float *a, const float *u, float *h,
 			     float *da, float *du, const float *dh, size_t n)
 {
@@ -133,6 +161,33 @@ float btz_vec_max(const float *x, size_t n)
 	for (size_t i = 0; i < n; i++)
 		r = x[i] > r ? x[i] : r;
 	return r;
+}
+
+float btz_vec_max_abs(const float *x, size_t n)
+{
+#ifdef HAVE_X86
+	if (use512())
+		return max_abs512(x, n);
+#endif
+	float r = 0;
+	for (size_t i = 0; i < n; i++)
+		r = fabsf(x[i]) > r ? fabsf(x[i]) : r;
+	return r;
+}
+
+void btz_vec_round_grid(float *x, size_t n, float max)
+{
+	if (!(max > 0))
+		return;
+	float s = max / 127, inv = 127 / max;
+#ifdef HAVE_X86
+	if (use512()) {
+		round_grid512(x, n, inv, s);
+		return;
+	}
+#endif
+	for (size_t i = 0; i < n; i++)
+		x[i] = nearbyintf(x[i] * inv) * s;
 }
 
 float btz_vec_exp_sum(float *x, size_t n, float sub)

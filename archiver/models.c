@@ -32,8 +32,7 @@ static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
 	if ((n - 1) / mm->pred.window + 1 > BTZ_MODEL_CHUNK_WINDOWS)
 		return btz_fail(err, BTZ_E_BUF, "chunk too long for model");
 	if (btz_transform_uses_rows(t)) {
-		if (rows != NULL && rows->width <= BTZ_ROWS_WIDTH_MAX &&
-		    rows->x0 < rows->width)
+		if (rows != NULL && btz_rows_known(rows))
 			r = *rows;
 		k = btz_varint_encode(pre, r.width);
 		k += btz_varint_encode(pre + k, r.x0);
@@ -69,10 +68,13 @@ static int mm_rows(const struct btz_model_method *mm, const uint8_t **in,
 		return 1;
 	a = btz_varint_decode(*in, *n, &w);
 	b = a ? btz_varint_decode(*in + a, *n - a, &x0) : 0;
-	if (b == 0 || w > BTZ_ROWS_WIDTH_MAX || (w ? x0 >= w : x0 != 0))
+	if (b == 0 || w > BTZ_ROWS_WIDTH_MAX || x0 > BTZ_ROWS_WIDTH_MAX)
 		return 0;
 	r->width = (uint32_t)w;
 	r->x0 = (uint32_t)x0;
+	/* What a writer writes: rows it knows, or 0, 0. */
+	if (!btz_rows_known(r) && (w != 0 || x0 != 0))
+		return 0;
 	*in += a + b;
 	*n -= a + b;
 	return 1;

@@ -139,12 +139,8 @@ static struct cjob *current(struct packer *pk)
 	}
 	j->n = 0;
 	j->offset = pk->stream_off;
-	/* Payload chunks start at pixel boundaries (limit_for), so the
-	 * chunk's first pixel is this many pixels into the image. */
-	j->rows.width = pk->cur_width;
-	j->rows.x0 = pk->cur_width == 0 ? 0
-		: (uint32_t)((pk->stream_off - pk->range_off) / 3 %
-			     pk->cur_width);
+	/* Payload chunks start at pixel boundaries (limit_for). */
+	j->rows = btz_rows_at(pk->cur_width, pk->stream_off - pk->range_off);
 	j->cand = pk->cand[pk->cur_class];
 	j->ncand = pk->ncand[pk->cur_class];
 	j->job.run = cjob_run;

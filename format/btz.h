@@ -49,6 +49,23 @@ struct btz_rows {
 };
 #define BTZ_ROWS_WIDTH_MAX ((uint32_t)1 << 24)
 
+/* Whether r places pixels in an image: a width of 1 to
+ * BTZ_ROWS_WIDTH_MAX and a column inside it. */
+static inline int btz_rows_known(const struct btz_rows *r)
+{
+	return r->width > 0 && r->width <= BTZ_ROWS_WIDTH_MAX &&
+	       r->x0 < r->width;
+}
+
+/* The rows of a chunk that starts off bytes (whole pixels) into the
+ * pixels of an image width pixels wide; width 0: unknown. */
+static inline struct btz_rows btz_rows_at(uint32_t width, uint64_t off)
+{
+	struct btz_rows r = { width, width ? (uint32_t)(off / 3 % width) : 0 };
+
+	return r;
+}
+
 /* Strings are owned, NUL-terminated copies; the format forbids NUL inside. */
 struct btz_member {
 	enum btz_type type;

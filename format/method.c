@@ -76,11 +76,11 @@ static enum btz_status lzma2_encode(void *ctx, const uint8_t *in, size_t n,
 {
 	const uint32_t *preset = ctx;
 	lzma_options_lzma opt;
-
-	(void)rows;
 	lzma_filter f[2];
 	size_t pos = 0;
 	lzma_ret ret;
+
+	(void)rows;
 
 	if (lzma_lzma_preset(&opt, *preset))
 		return btz_fail(err, BTZ_E_ARG, "lzma2: bad preset");

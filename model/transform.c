@@ -59,6 +59,24 @@ static void swap16(uint8_t *p, size_t n)
 	}
 }
 
+/* RGB as G, R - G, B - G (mod 256), and back. */
+static void green_run(uint8_t *p, size_t n, int inverse)
+{
+	for (size_t i = 0; i + 2 < n; i += 3) {
+		uint8_t x = p[i], y = p[i + 1], z = p[i + 2];
+
+		if (inverse) {
+			p[i] = (uint8_t)(y + x);
+			p[i + 1] = x;
+			p[i + 2] = (uint8_t)(z + x);
+		} else {
+			p[i] = y;
+			p[i + 1] = (uint8_t)(x - y);
+			p[i + 2] = (uint8_t)(z - y);
+		}
+	}
+}
+
 /* One sign-sign LMS stage: weights in units of 2^-LMS_SHIFT, moved by mu
  * toward the sign of (error x input). Clamping weights and inputs keeps
  * every product and sum far inside int64 whatever the data. */
@@ -217,8 +235,7 @@ static void med_run(uint8_t *p, size_t n, const struct btz_rows *rows,
 	struct btz_rows r = { 0, 0 };
 	size_t np = n / 3;
 
-	if (rows != NULL && rows->width <= BTZ_ROWS_WIDTH_MAX &&
-	    rows->x0 < rows->width)
+	if (rows != NULL && btz_rows_known(rows))
 		r = *rows;
 	for (size_t i = 0; i < np; i++) {
 		size_t k = inverse ? i : np - 1 - i;
@@ -245,46 +262,29 @@ int btz_transform_uses_rows(unsigned t)
 	return t == BTZ_TRANSFORM_MED;
 }
 
+static void run(unsigned t, uint8_t *p, size_t n, const struct btz_rows *rows,
+		int inverse)
+{
+	switch (t) {
+	case BTZ_TRANSFORM_SWAP16: swap16(p, n); break; /* its own inverse */
+	case BTZ_TRANSFORM_GREEN: green_run(p, n, inverse); break;
+	case BTZ_TRANSFORM_LMS:
+	case BTZ_TRANSFORM_LMSZ:
+		lms_run(p, n, inverse, t == BTZ_TRANSFORM_LMSZ);
+		break;
+	case BTZ_TRANSFORM_MED: med_run(p, n, rows, inverse); break;
+	default: break;
+	}
+}
+
 void btz_transform_forward(unsigned t, uint8_t *p, size_t n,
 			   const struct btz_rows *rows)
 {
-	if (t == BTZ_TRANSFORM_MED) {
-		med_run(p, n, rows, 0);
-		return;
-	}
-	if (t == BTZ_TRANSFORM_LMS || t == BTZ_TRANSFORM_LMSZ) {
-		lms_run(p, n, 0, t == BTZ_TRANSFORM_LMSZ);
-	} else if (t == BTZ_TRANSFORM_SWAP16) {
-		swap16(p, n);
-	} else if (t == BTZ_TRANSFORM_GREEN) {
-		for (size_t i = 0; i + 2 < n; i += 3) {
-			uint8_t r = p[i], g = p[i + 1], b = p[i + 2];
-
-			p[i] = g;
-			p[i + 1] = (uint8_t)(r - g);
-			p[i + 2] = (uint8_t)(b - g);
-		}
-	}
+	run(t, p, n, rows, 0);
 }
 
 void btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
 			   const struct btz_rows *rows)
 {
-	if (t == BTZ_TRANSFORM_MED) {
-		med_run(p, n, rows, 1);
-		return;
-	}
-	if (t == BTZ_TRANSFORM_LMS || t == BTZ_TRANSFORM_LMSZ) {
-		lms_run(p, n, 1, t == BTZ_TRANSFORM_LMSZ);
-	} else if (t == BTZ_TRANSFORM_SWAP16) {
-		swap16(p, n);
-	} else if (t == BTZ_TRANSFORM_GREEN) {
-		for (size_t i = 0; i + 2 < n; i += 3) {
-			uint8_t g = p[i];
-
-			p[i] = (uint8_t)(p[i + 1] + g);
-			p[i + 1] = g;
-			p[i + 2] = (uint8_t)(p[i + 2] + g);
-		}
-	}
+	run(t, p, n, rows, 1);
 }

@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 	uint32_t width = argc == 5 ? (uint32_t)atol(argv[4]) : 0;
 
 	for (size_t at = 0; at < (size_t)n; at += chunk) {
-		struct btz_rows r = { width, width ? at / 3 % width : 0 };
+		struct btz_rows r = btz_rows_at(width, at);
 
 		btz_transform_inverse(m->hp.transform, out + at,
 				      (size_t)n - at < chunk ? (size_t)n - at

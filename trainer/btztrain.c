@@ -129,7 +129,7 @@ static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
 		 * RGB of unknown width. */
 		btz_transform_forward(t, p + done, (size_t)off - done, NULL);
 		for (size_t at = 0; at < len; at += chunk) {
-			struct btz_rows r = { w, (uint32_t)(at / 3 % w) };
+			struct btz_rows r = btz_rows_at(w, at);
 
 			btz_transform_forward(t, p + off + at,
 					      len - at < chunk ? len - at : chunk,

@@ -621,6 +621,81 @@ VNNI_FN int vnni_packed(const int8_t *X, size_t rows, size_t k,
 	return 1;
 }
 
+/* k = 16, the head width of every model we ship: attention scores, a few
+ * query rows against up to a window of key rows, a new key matrix at
+ * every call, so nothing can be packed ahead. The generic tiles waste
+ * three quarters of each vector on 16 bytes and reduce across lanes for
+ * every 4 keys. Here 16 keys at a time are put in the packed layout in
+ * registers, without gathers: four loads of four key rows, transposed as
+ * 4 x 4 dwords within each 128-bit lane, give for each group g of 4 bytes
+ * one vector of the 16 keys' bytes 4g..4g+3, where element 4L + j holds
+ * key 4j + L; a permutation puts the sums back in key order. Unsigned
+ * side and correction as in the packed path: u = w XOR 0x80, minus
+ * 128·Σ x per row. */
+VNNI_FN void vnni_k16(const int8_t *X, size_t rows, const int8_t *W,
+		      size_t n, int32_t *out)
+{
+	const __m512i flip = _mm512_set1_epi8(-128);
+	const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2,
+					       13, 9, 5, 1, 12, 8, 4, 0);
+	int32_t xs[64];
+
+	for (size_t r0 = 0; r0 < rows; r0 += 64) {
+		size_t nr = rows - r0 < 64 ? rows - r0 : 64;
+		const int8_t *x0 = X + r0 * 16;
+
+		for (size_t r = 0; r < nr; r++) {
+			int32_t s = 0;
+
+			for (int c = 0; c < 16; c++)
+				s += x0[r * 16 + c];
+			xs[r] = 128 * s;
+		}
+		for (size_t c0 = 0; c0 < n; c0 += 16) {
+			size_t nc = n - c0 < 16 ? n - c0 : 16;
+			__m512i a[4], t[4], u[4];
+
+			for (size_t j = 0; j < 4; j++) {
+				size_t have = nc > 4 * j ? nc - 4 * j : 0;
+				__mmask64 m = have >= 4 ? ~(__mmask64)0 :
+					      ((__mmask64)1 << (16 * have)) - 1;
+
+				a[j] = _mm512_maskz_loadu_epi8(
+					m, W + (c0 + 4 * j) * 16);
+			}
+			t[0] = _mm512_unpacklo_epi32(a[0], a[1]);
+			t[1] = _mm512_unpackhi_epi32(a[0], a[1]);
+			t[2] = _mm512_unpacklo_epi32(a[2], a[3]);
+			t[3] = _mm512_unpackhi_epi32(a[2], a[3]);
+			u[0] = _mm512_xor_si512(
+				_mm512_unpacklo_epi64(t[0], t[2]), flip);
+			u[1] = _mm512_xor_si512(
+				_mm512_unpackhi_epi64(t[0], t[2]), flip);
+			u[2] = _mm512_xor_si512(
+				_mm512_unpacklo_epi64(t[1], t[3]), flip);
+			u[3] = _mm512_xor_si512(
+				_mm512_unpackhi_epi64(t[1], t[3]), flip);
+			for (size_t r = 0; r < nr; r++) {
+				const int8_t *x = x0 + r * 16;
+				__m512i acc = _mm512_setzero_si512();
+
+#pragma GCC unroll 4
+				for (int g = 0; g < 4; g++)
+					acc = _mm512_dpbusd_epi32(
+						acc, u[g],
+						_mm512_set1_epi32(
+							load4(x + 4 * g, 4)));
+				acc = _mm512_sub_epi32(
+					_mm512_permutexvar_epi32(order, acc),
+					_mm512_set1_epi32(xs[r]));
+				_mm512_mask_storeu_epi32(
+					out + (r0 + r) * n + c0,
+					(__mmask16)((1u << nc) - 1), acc);
+			}
+		}
+	}
+}
+
 /* k bounded so the gather's int32 offsets 15·k cannot overflow. */
 #define PK_K_MAX ((size_t)1 << 20)
 
@@ -632,6 +707,10 @@ VNNI_FN void gemm_vnni(const int8_t *X, size_t rows, size_t k,
 
 	if (k == 0 || n == 0)
 		return;
+	if (k == 16 && pre == NULL) {
+		vnni_k16(X, rows, W, n, out);
+		return;
+	}
 	if (rows >= PK_MIN_ROWS && k <= PK_K_MAX) {
 		size_t p = rows - rows % PK_ROWS;
 
@@ -683,6 +762,163 @@ static void gemm_packed_avx512vnni(const int8_t *X, size_t rows, size_t k,
 	gemm_vnni(X, rows, k, W, P, n, out);
 }
 
+/* The weighted value sum for dh = 16 contiguous value rows (every model
+ * we ship), 16 positions a step, on vpdpbusd: e = 256·eh + el with both
+ * bytes unsigned, so part += 256·Σ eh·v + Σ el·v, each partial far inside
+ * int32 (256·255·127) and the wrapped total exact by the contract. For
+ * each 4 positions the unsigned operand is their 4 el (or eh) bytes
+ * broadcast; the signed one holds, per channel c, the 4 values v[j..j+3][c]:
+ * one load of the 4 rows, a 4 x 4 dword transpose across 128-bit lanes
+ * (then lane q holds channels 4q..4q+3 of each row) and a byte shuffle
+ * within lanes. Positions past n read as zeros (masked loads). */
+__attribute__((target(VNNI_TARGET)))
+static void wsum_avx512vnni(const uint16_t *e, const int8_t *V,
+			    size_t stride, size_t n, size_t dh,
+			    int32_t *part)
+{
+	if (dh != 16 || stride != 16) {
+		wsum_avx2(e, V, stride, n, dh, part);
+		return;
+	}
+	const __m512i tr = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13,
+					    9, 5, 1, 12, 8, 4, 0);
+	const __m512i bytes = _mm512_broadcast_i32x4(_mm_setr_epi8(
+		0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+	const __m512i split = _mm512_broadcast_i32x4(_mm_setr_epi8(
+		0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15));
+	/* One pair of sums per group of 4 positions: four independent
+	 * chains instead of one. */
+	__m512i lo[4], hi[4];
+
+#pragma GCC unroll 4
+	for (int g = 0; g < 4; g++)
+		lo[g] = hi[g] = _mm512_setzero_si512();
+	for (size_t j0 = 0; j0 < n; j0 += 16) {
+		size_t m = n - j0 < 16 ? n - j0 : 16;
+		/* Lanes: el of positions 0-3, eh 0-3, el 4-7, ... */
+		__m512i w = _mm512_shuffle_epi8(
+			_mm512_maskz_loadu_epi16((__mmask32)((1u << m) - 1),
+						 e + j0),
+			split);
+
+#pragma GCC unroll 4
+		for (int g = 0; g < 4; g++) {
+			/* Rows past n: masked off, never read. */
+			size_t have = m > 4 * (size_t)g ? m - 4 * (size_t)g : 0;
+			__mmask64 mg = have >= 4 ? ~(__mmask64)0 :
+				       ((__mmask64)1 << (16 * have)) - 1;
+			__m512i v = _mm512_shuffle_epi8(
+				_mm512_permutexvar_epi32(
+					tr, _mm512_maskz_loadu_epi8(
+						    mg, V + (j0 + 4 * g) * 16)),
+				bytes);
+
+			lo[g] = _mm512_dpbusd_epi32(
+				lo[g], _mm512_permutexvar_epi32(
+					       _mm512_set1_epi32(2 * g), w),
+				v);
+			hi[g] = _mm512_dpbusd_epi32(
+				hi[g], _mm512_permutexvar_epi32(
+					       _mm512_set1_epi32(2 * g + 1), w),
+				v);
+		}
+	}
+	__m512i l = _mm512_add_epi32(_mm512_add_epi32(lo[0], lo[1]),
+				     _mm512_add_epi32(lo[2], lo[3]));
+	__m512i h = _mm512_add_epi32(_mm512_add_epi32(hi[0], hi[1]),
+				     _mm512_add_epi32(hi[2], hi[3]));
+
+	_mm512_storeu_si512(
+		part, _mm512_add_epi32(_mm512_loadu_si512(part),
+				       _mm512_add_epi32(_mm512_slli_epi32(h, 8),
+							l)));
+}
+
+/* Attention weights, 32 positions a step: the index as in the AVX2 form
+ * (64-bit products on even and odd lanes, rounding shift, clamp at 255),
+ * but the table lookup without gathers: its 256 entries sit in eight
+ * registers, and four two-register word permutes (64 entries each)
+ * plus a choice by the index's top two bits read 32 entries at once.
+ * The sum runs on int32 lanes, emptied into 64 bits every 2^15 steps,
+ * far below where a lane could overflow. */
+/* The weights of `steps` steps from their biased int32 pair sums. */
+VNNI_FN uint64_t weights_sum(__m512i zsum, size_t steps)
+{
+	__m512i z64 = _mm512_add_epi64(
+		_mm512_cvtepi32_epi64(_mm512_castsi512_si256(zsum)),
+		_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(zsum, 1)));
+
+	return (uint64_t)(_mm512_reduce_add_epi64(z64) +
+			  (int64_t)steps * 32 * 32768);
+}
+
+__attribute__((target(VNNI_TARGET)))
+static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
+				   int32_t mul, int32_t shift,
+				   const uint16_t *table, uint16_t *e)
+{
+	const __m512i vmx = _mm512_set1_epi32(mx);
+	const __m512i vmul = _mm512_set1_epi64(mul);
+	const __m512i round = _mm512_set1_epi64(
+		shift ? (int64_t)1 << (shift - 1) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(shift);
+	const __m512i top = _mm512_set1_epi64(255);
+	const __m512i ones = _mm512_set1_epi16(1);
+	const __m512i bias = _mm512_set1_epi16(-32768);
+	__m512i t[8], zsum = _mm512_setzero_si512();
+	uint64_t z = 0;
+	size_t j = 0, steps = 0;
+
+	for (int i = 0; i < 8; i++)
+		t[i] = _mm512_loadu_si512(table + 32 * i);
+	for (; j + 32 <= n; j += 32) {
+		__m512i idx[2];
+
+		for (int h = 0; h < 2; h++) {
+			__m512i d = _mm512_sub_epi32(
+				vmx, _mm512_loadu_si512(s + j + 16 * h));
+			__m512i ev = _mm512_mul_epu32(d, vmul);
+			__m512i od = _mm512_mul_epu32(_mm512_srli_epi64(d, 32),
+						      vmul);
+
+			ev = _mm512_min_epu64(_mm512_srl_epi64(
+				_mm512_add_epi64(ev, round), cnt), top);
+			od = _mm512_min_epu64(_mm512_srl_epi64(
+				_mm512_add_epi64(od, round), cnt), top);
+			idx[h] = _mm512_or_si512(ev, _mm512_slli_epi64(od, 32));
+		}
+		__m512i x = _mm512_inserti64x4(
+			_mm512_castsi256_si512(_mm512_cvtepi32_epi16(idx[0])),
+			_mm512_cvtepi32_epi16(idx[1]), 1);
+		__m512i q = _mm512_srli_epi16(x, 6);
+		__m512i w = _mm512_permutex2var_epi16(t[0], x, t[1]);
+
+		w = _mm512_mask_mov_epi16(
+			w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(1)),
+			_mm512_permutex2var_epi16(t[2], x, t[3]));
+		w = _mm512_mask_mov_epi16(
+			w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(2)),
+			_mm512_permutex2var_epi16(t[4], x, t[5]));
+		w = _mm512_mask_mov_epi16(
+			w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(3)),
+			_mm512_permutex2var_epi16(t[6], x, t[7]));
+		_mm512_storeu_si512(e + j, w);
+		/* Pairs of (w - 32768) as int32; the bias is added back. */
+		zsum = _mm512_add_epi32(
+			zsum, _mm512_madd_epi16(_mm512_xor_si512(w, bias), ones));
+		if (++steps == (1u << 15)) {
+			z += weights_sum(zsum, steps);
+			zsum = _mm512_setzero_si512();
+			steps = 0;
+		}
+	}
+	z += weights_sum(zsum, steps);
+	if (j < n)
+		z += att_weights_avx2(s + j, n - j, mx, mul, shift, table,
+				      e + j);
+	return z;
+}
+
 /* Requantization, 16 values a step: the products on 64-bit lanes (even
  * and odd lanes apart), the rounding shift and the clamp there, then the
  * two halves merged back in order and narrowed (exact: within +-127). */
@@ -728,8 +964,8 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.gemm_s8 = gemm_s8_avx512vnni,
 	.pack_w = pack_w_avx512vnni,
 	.gemm_packed = gemm_packed_avx512vnni,
-	.wsum = wsum_avx2,
-	.att_weights = att_weights_avx2,
+	.wsum = wsum_avx512vnni,
+	.att_weights = att_weights_avx512,
 	.rq8 = rq8_avx512,
 };
 

@@ -117,15 +117,32 @@ static void one(size_t rows, size_t k, size_t n, enum fill fx, enum fill fw,
 	free(ob);
 }
 
+static void wsum_one(const struct btz_kernels *t, const uint16_t *e,
+		     const int8_t *v, size_t stride, size_t n, size_t dh)
+{
+	int32_t want[256], got[256];
+
+	for (size_t c = 0; c < dh; c++)
+		want[c] = got[c] = (int32_t)(c * 7) - 50;
+	btz_kernels_scalar.wsum(e, v, stride, n, dh, want);
+	t->wsum(e, v, stride, n, dh, got);
+	ncases++;
+	if (memcmp(want, got, dh * sizeof(int32_t))) {
+		fprintf(stderr, "%s wsum n=%zu dh=%zu stride=%zu differs\n",
+			t->name, n, dh, stride);
+		failures++;
+	}
+}
+
 /* The weighted value sum: random and extreme weights (65535) and values
- * (+-127), every dh tail, n up to the 256 the engine allows. */
+ * (+-127), every dh tail, n up to the 256 the engine allows; and every n
+ * for the shape the engine uses (dh = stride = 16, the models' heads). */
 static void wsums(void)
 {
 	static const size_t dhs[] = { 1, 7, 8, 9, 15, 16, 17, 24, 32, 33, 64,
 				      128, 256 };
 	uint16_t *e = xmalloc(256 * sizeof(*e));
 	int8_t *v = xmalloc(256 * 300);
-	int32_t want[256], got[256];
 
 	for (size_t t = 0; t < ntested; t++) {
 		for (size_t i = 0; i < sizeof(dhs) / sizeof(dhs[0]); i++) {
@@ -138,18 +155,21 @@ static void wsums(void)
 				for (size_t j = 0; j < 256 * 300; j++)
 					v[j] = extreme ? (int8_t)((j & 1) ? 127 : -127)
 						       : (int8_t)(rnd() % 255 - 127);
-				for (size_t c = 0; c < dh; c++)
-					want[c] = got[c] = (int32_t)(c * 7) - 50;
-				btz_kernels_scalar.wsum(e, v, stride, n, dh, want);
-				tested[t]->wsum(e, v, stride, n, dh, got);
-				ncases++;
-				if (memcmp(want, got, dh * sizeof(int32_t))) {
-					fprintf(stderr, "%s wsum n=%zu dh=%zu "
-						"stride=%zu differs\n",
-						tested[t]->name, n, dh, stride);
-					failures++;
-				}
+				wsum_one(tested[t], e, v, stride, n, dh);
 			}
+		}
+		for (size_t n = 1; n <= 256; n++) {
+			int extreme = n % 4;
+
+			for (size_t j = 0; j < n; j++)
+				e[j] = extreme == 1 ? 65535 :
+				       extreme == 2 ? (uint16_t)(j & 1 ? 65535 : 255)
+						    : (uint16_t)rnd();
+			for (size_t j = 0; j < 256 * 16; j++)
+				v[j] = extreme == 1 ? (int8_t)(j & 1 ? 127 : -127) :
+				       extreme == 2 ? (int8_t)-127
+						    : (int8_t)(rnd() % 255 - 127);
+			wsum_one(tested[t], e, v, 16, n, 16);
 		}
 	}
 	free(e);
@@ -158,6 +178,41 @@ static void wsums(void)
 
 /* Attention weights: scores spanning the whole int8 range, every shift
  * (0 included), multipliers up to 2^31 - 1, lengths with every tail. */
+/* att_weights(sc, n, mx, 1, 0): the index is mx - s. */
+static void weights_case(const struct btz_kernels *t, const int32_t *sc,
+			 size_t n, int32_t mx, const uint16_t *table,
+			 uint16_t *e1, uint16_t *e2)
+{
+	ncases++;
+	if (btz_kernels_scalar.att_weights(sc, n, mx, 1, 0, table, e1) !=
+		    t->att_weights(sc, n, mx, 1, 0, table, e2) ||
+	    memcmp(e1, e2, n * sizeof(*e1))) {
+		fprintf(stderr, "%s att_weights over %zu positions (index "
+			"= mx - s) differs\n", t->name, n);
+		failures++;
+	}
+}
+
+/* Every table index in order, then the clamp; and 2^21 positions of the
+ * largest weight, more than a vector sum's int32 lanes hold unemptied. */
+static void weights_long(const struct btz_kernels *t, const uint16_t *table)
+{
+	size_t n = ((size_t)1 << 21) + 45;
+	int32_t *sc = xmalloc(n * sizeof(*sc));
+	uint16_t *e1 = xmalloc(n * sizeof(*e1)), *e2 = xmalloc(n * sizeof(*e2));
+	uint16_t full[264];
+
+	for (size_t j = 0; j < n; j++)
+		sc[j] = -(int32_t)(j % 300);
+	weights_case(t, sc, 300, 0, table, e1, e2);
+	for (int i = 0; i < 264; i++)
+		full[i] = 65535;
+	weights_case(t, sc, n, 0, full, e1, e2);
+	free(sc);
+	free(e1);
+	free(e2);
+}
+
 static void weights(void)
 {
 	static const int32_t shifts[] = { 0, 1, 5, 16, 24, 31, 40, 62 };
@@ -195,6 +250,7 @@ static void weights(void)
 				}
 			}
 		}
+		weights_long(tested[t], table);
 	}
 }
 

@@ -30,6 +30,7 @@ struct btz_engine {
 	int8_t *kvrow;        /* [kvd] one row's keys or values */
 	int8_t *x, *q, *o, *x1, *a, *u, *h;
 	int32_t *acc, *r;
+	int32_t *mh;     /* [F] a layer's SwiGLU multiplier, for rq8 */
 	int8_t *qh;      /* [max_rows][dh]: one head's queries, contiguous */
 	int32_t *sblk;   /* [ATT_BLOCK][W] scores of a block of rows or heads */
 	uint16_t exp_att[264]; /* the model's table, padded for kernels */
@@ -119,12 +120,10 @@ static void attend_tail(struct btz_engine *e, const struct btz_layer *ly,
 {
 	const struct btz_model *m = e->m;
 	size_t dh = m->dh;
-	int32_t mx = INT32_MIN, part[256];
+	int32_t mx, part[256];
 	int64_t z = 0, num[256];
 
-	for (size_t j = 0; j <= p; j++)
-		if (s[j] > mx)
-			mx = s[j];
+	mx = e->k->max_s32(s, p + 1);
 	z = (int64_t)e->k->att_weights(s, p + 1, mx, ly->a_mul, ly->a_shift,
 				       e->exp_att, e->e);
 	for (size_t c = 0; c < dh; c++)
@@ -345,9 +344,15 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		rq8_rows(e, e->acc, nrows, F, ly->m1, ly->s1, e->a, F);
 		GEMM(e, pi + 5, e->x1, nrows, d, ly->w3, F, e->acc);
 		rq8_rows(e, e->acc, nrows, F, ly->m3, ly->s3, e->u, F);
+		/* btz_swiglu through the vector requantization: silu(a)·u
+		 * is exact in int32 (|silu| <= 2^15, |u| <= 127), and then
+		 * rshift(silu(a)·u·mh, sh) clamped is rq8 with mh for every
+		 * column. */
 		for (size_t i = 0; i < nrows * F; i++)
-			e->h[i] = btz_swiglu(m->silu[e->a[i] + 128], e->u[i],
-					     ly->mh, ly->sh);
+			e->acc[i] = (int32_t)m->silu[e->a[i] + 128] * e->u[i];
+		for (size_t c = 0; c < F; c++)
+			e->mh[c] = ly->mh;
+		rq8_rows(e, e->acc, nrows, F, e->mh, ly->sh, e->h, F);
 		GEMM(e, pi + 6, e->h, nrows, F, ly->w2, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x1 + r * d, e->acc + r * d, d, ly->rx2,
@@ -494,6 +499,7 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	e->h = xcalloc(cr, F, &ok);
 	e->acc = xcalloc(cr, e->wide * sizeof(int32_t), &ok);
 	e->r = xcalloc(d, sizeof(int32_t), &ok);
+	e->mh = xcalloc(F, sizeof(int32_t), &ok);
 	e->qh = xcalloc(cr, m->dh, &ok);
 	e->kvrow = xcalloc(1, e->kvd, &ok);
 	e->sblk = xcalloc(e->gpu ? 1 : (size_t)ATT_BLOCK * W, sizeof(int32_t),
@@ -532,6 +538,7 @@ void btz_engine_free(struct btz_engine *e)
 	free(e->a);
 	free(e->u);
 	free(e->h);
+	free(e->mh);
 	free(e->acc);
 	free(e->r);
 	free(e->qh);

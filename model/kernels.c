@@ -55,11 +55,22 @@ void btz_rq8_scalar(const int32_t *acc, size_t n, const int32_t *mul,
 		out[i] = btz_rq8(acc[i], mul[i], shift);
 }
 
+int32_t btz_max_s32_scalar(const int32_t *s, size_t n)
+{
+	int32_t mx = s[0];
+
+	for (size_t j = 1; j < n; j++)
+		if (s[j] > mx)
+			mx = s[j];
+	return mx;
+}
+
 const struct btz_kernels btz_kernels_scalar = {
 	.name = "scalar",
 	.gemm_s8 = gemm_s8_scalar,
 	.wsum = btz_wsum_scalar,
 	.att_weights = btz_att_weights_scalar,
+	.max_s32 = btz_max_s32_scalar,
 	.rq8 = btz_rq8_scalar,
 };
 

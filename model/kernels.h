@@ -35,6 +35,9 @@ struct btz_kernels {
 	uint64_t (*att_weights)(const int32_t *s, size_t n, int32_t mx,
 				int32_t mul, int32_t shift,
 				const uint16_t *table, uint16_t *e);
+	/* The largest of s[0..n), n >= 1: each attention row's maximum
+	 * score, before its weights. */
+	int32_t (*max_s32)(const int32_t *s, size_t n);
 	/* out[i] = btz_rq8(acc[i], mul[i], shift) for i < n (intops.h):
 	 * the requantization after every product; 0 <= shift <= 62. */
 	void (*rq8)(const int32_t *acc, size_t n, const int32_t *mul,
@@ -49,6 +52,7 @@ uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 				const uint16_t *table, uint16_t *e);
 void btz_rq8_scalar(const int32_t *acc, size_t n, const int32_t *mul,
 		    int32_t shift, int8_t *out);
+int32_t btz_max_s32_scalar(const int32_t *s, size_t n);
 
 /* The fastest table this CPU runs, or the one BTZ_KERNEL names (for
  * tests and comparisons; an unknown or unsupported name falls back to

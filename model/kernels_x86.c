@@ -282,6 +282,23 @@ static uint64_t att_weights_avx2(const int32_t *s, size_t n, int32_t mx,
 	return z;
 }
 
+__attribute__((target("avx2")))
+static int32_t max_s32_avx2(const int32_t *s, size_t n)
+{
+	__m256i m = _mm256_set1_epi32(INT32_MIN);
+	int32_t t[8], mx;
+	size_t j = 0;
+
+	for (; j + 8 <= n; j += 8)
+		m = _mm256_max_epi32(
+			m, _mm256_loadu_si256((const __m256i *)(s + j)));
+	_mm256_storeu_si256((__m256i *)t, m);
+	mx = j < n ? btz_max_s32_scalar(s + j, n - j) : INT32_MIN;
+	for (int i = 0; i < 8; i++)
+		mx = t[i] > mx ? t[i] : mx;
+	return mx;
+}
+
 static int avx2_ok(void)
 {
 	return __builtin_cpu_supports("avx2");
@@ -292,6 +309,7 @@ static const struct btz_kernels kernels_avx2 = {
 	.gemm_s8 = gemm_s8_avx2,
 	.wsum = wsum_avx2,
 	.att_weights = att_weights_avx2,
+	.max_s32 = max_s32_avx2,
 	.rq8 = btz_rq8_scalar,
 };
 
@@ -919,6 +937,29 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 	return z;
 }
 
+/* The tail by a masked load that reads nothing past n and fills the
+ * lanes it skips with the identity of max. */
+__attribute__((target(VNNI_TARGET)))
+static int32_t max_s32_avx512(const int32_t *s, size_t n)
+{
+	__m512i m0 = _mm512_set1_epi32(INT32_MIN), m1 = m0;
+	size_t j = 0;
+
+	for (; j + 32 <= n; j += 32) {
+		m0 = _mm512_max_epi32(m0, _mm512_loadu_si512(s + j));
+		m1 = _mm512_max_epi32(m1, _mm512_loadu_si512(s + j + 16));
+	}
+	for (; j < n; j += 16) {
+		size_t k = n - j < 16 ? n - j : 16;
+
+		m0 = _mm512_max_epi32(
+			m0, _mm512_mask_loadu_epi32(
+				    _mm512_set1_epi32(INT32_MIN),
+				    (__mmask16)((1u << k) - 1), s + j));
+	}
+	return _mm512_reduce_max_epi32(_mm512_max_epi32(m0, m1));
+}
+
 /* Requantization, 16 values a step: the products on 64-bit lanes (even
  * and odd lanes apart), the rounding shift and the clamp there, then the
  * two halves merged back in order and narrowed (exact: within +-127). */
@@ -966,6 +1007,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.gemm_packed = gemm_packed_avx512vnni,
 	.wsum = wsum_avx512vnni,
 	.att_weights = att_weights_avx512,
+	.max_s32 = max_s32_avx512,
 	.rq8 = rq8_avx512,
 };
 

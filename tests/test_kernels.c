@@ -254,6 +254,31 @@ static void weights(void)
 	}
 }
 
+/* The row maximum: every length to 300 (every tail), the maximum at
+ * every place in turn (first, inside, in the tail), the int32 extremes. */
+static void maxima(void)
+{
+	int32_t s[300];
+
+	for (size_t t = 0; t < ntested; t++)
+		for (size_t n = 1; n <= 300; n++)
+			for (size_t at = 0; at < n; at += n < 40 ? 1 : 13) {
+				for (size_t j = 0; j < n; j++)
+					s[j] = n % 3 == 0 ? INT32_MIN :
+					       (int32_t)(rnd() % 2000001u) - 1000000;
+				s[at] = n % 5 == 0 ? INT32_MAX :
+					n % 3 == 0 ? INT32_MIN + 1 : 1000001;
+				ncases++;
+				if (tested[t]->max_s32(s, n) !=
+				    btz_kernels_scalar.max_s32(s, n)) {
+					fprintf(stderr, "%s max_s32 n=%zu at=%zu "
+						"differs\n", tested[t]->name, n,
+						at);
+					failures++;
+				}
+			}
+}
+
 /* Requantization: random accumulators and multipliers over the whole
  * int32 range and the extremes, every shift the engine may use, every
  * length tail. */
@@ -351,6 +376,7 @@ int main(void)
 		}
 
 	wsums();
+	maxima();
 	requant();
 	weights();
 	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,

@@ -337,7 +337,7 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x + r * d, e->acc + r * d, d, ly->rx,
 				 ly->mo, ly->so, e->r);
-			btz_layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
+			e->k->layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
 				       e->x1 + r * d);
 		}
 		GEMM(e, pi + 4, e->x1, nrows, d, ly->w1, F, e->acc);
@@ -357,7 +357,7 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		for (size_t r = 0; r < nrows; r++) {
 			residual(e->x1 + r * d, e->acc + r * d, d, ly->rx2,
 				 ly->m2, ly->s2, e->r);
-			btz_layer_norm(e->r, d, ly->g2, ly->b2, ly->ln2_shift,
+			e->k->layer_norm(e->r, d, ly->g2, ly->b2, ly->ln2_shift,
 				       e->x + r * d);
 		}
 	}

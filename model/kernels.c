@@ -65,12 +65,19 @@ int32_t btz_max_s32_scalar(const int32_t *s, size_t n)
 	return mx;
 }
 
+void btz_layer_norm_scalar(const int32_t *r, size_t d, const int32_t *g,
+			   const int32_t *b, int32_t shift, int8_t *out)
+{
+	btz_layer_norm(r, d, g, b, shift, out);
+}
+
 const struct btz_kernels btz_kernels_scalar = {
 	.name = "scalar",
 	.gemm_s8 = gemm_s8_scalar,
 	.wsum = btz_wsum_scalar,
 	.att_weights = btz_att_weights_scalar,
 	.max_s32 = btz_max_s32_scalar,
+	.layer_norm = btz_layer_norm_scalar,
 	.rq8 = btz_rq8_scalar,
 };
 

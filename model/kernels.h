@@ -38,6 +38,11 @@ struct btz_kernels {
 	/* The largest of s[0..n), n >= 1: each attention row's maximum
 	 * score, before its weights. */
 	int32_t (*max_s32)(const int32_t *s, size_t n);
+	/* btz_layer_norm (intops.h): one row of d residuals into int8;
+	 * the residuals within +-2^24 (btz_residual clamps them there),
+	 * 0 <= shift <= 62. */
+	void (*layer_norm)(const int32_t *r, size_t d, const int32_t *g,
+			   const int32_t *b, int32_t shift, int8_t *out);
 	/* out[i] = btz_rq8(acc[i], mul[i], shift) for i < n (intops.h):
 	 * the requantization after every product; 0 <= shift <= 62. */
 	void (*rq8)(const int32_t *acc, size_t n, const int32_t *mul,
@@ -53,6 +58,8 @@ uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 void btz_rq8_scalar(const int32_t *acc, size_t n, const int32_t *mul,
 		    int32_t shift, int8_t *out);
 int32_t btz_max_s32_scalar(const int32_t *s, size_t n);
+void btz_layer_norm_scalar(const int32_t *r, size_t d, const int32_t *g,
+			   const int32_t *b, int32_t shift, int8_t *out);
 
 /* The fastest table this CPU runs, or the one BTZ_KERNEL names (for
  * tests and comparisons; an unknown or unsupported name falls back to

@@ -20,6 +20,7 @@
  * Each kernel is compiled with __attribute__((target(...))), so the file
  * needs no -march flag; btz_kernels_x86_ok[] asks the CPU (and, through
  * __builtin_cpu_supports, the OS's XSAVE state) whether it may run. */
+#include "model/intops.h"
 #include "model/kernels.h"
 
 #include <stddef.h>
@@ -310,6 +311,7 @@ static const struct btz_kernels kernels_avx2 = {
 	.wsum = wsum_avx2,
 	.att_weights = att_weights_avx2,
 	.max_s32 = max_s32_avx2,
+	.layer_norm = btz_layer_norm_scalar,
 	.rq8 = btz_rq8_scalar,
 };
 
@@ -993,6 +995,111 @@ static void rq8_avx512(const int32_t *acc, size_t n, const int32_t *mul,
 	btz_rq8_scalar(acc + i, n - i, mul + i, shift, out + i);
 }
 
+/* Layer norm, 8 values a step on 64-bit lanes, for rows of a multiple
+ * of 16 (every model's width; others go to the scalar form). The sums
+ * and the square root are the scalar form's; each value's rounded
+ * division by sd, floor(N / B) with N = 8192 (r - mu) + sd and B = 2 sd,
+ * runs on the 52-bit integer multiplies of AVX-512 IFMA: with
+ * R = floor(2^52 / B), the high half of M·R is floor(M / B) or one less
+ * while M < 2^52, and the low half of q·B gives the remainder that
+ * decides. A negative N is divided as -ceil(|N| / B). With residuals
+ * within +-2^24, |r - mu| <= 2^25 and M < 2^39: far inside 52 bits, and
+ * so is q·B <= M + B. */
+#define IFMA_TARGET VNNI_TARGET ",avx512dq,avx512ifma"
+
+__attribute__((target(IFMA_TARGET)))
+static void layer_norm_avx512ifma(const int32_t *r, size_t d,
+				  const int32_t *g, const int32_t *b,
+				  int32_t shift, int8_t *out)
+{
+	if (d == 0 || d % 16 != 0) {
+		btz_layer_norm(r, d, g, b, shift, out);
+		return;
+	}
+	__m512i s64 = _mm512_setzero_si512(), q64 = _mm512_setzero_si512();
+
+	for (size_t c = 0; c < d; c += 16) {
+		__m512i v = _mm512_loadu_si512(r + c);
+
+		s64 = _mm512_add_epi64(
+			s64, _mm512_add_epi64(
+				     _mm512_cvtepi32_epi64(
+					     _mm512_castsi512_si256(v)),
+				     _mm512_cvtepi32_epi64(
+					     _mm512_extracti64x4_epi64(v, 1))));
+	}
+	int64_t mu = btz_divr(_mm512_reduce_add_epi64(s64), (int64_t)d);
+	const __m512i vmu = _mm512_set1_epi64(mu);
+
+	for (size_t c = 0; c < d; c += 8) {
+		__m512i t = _mm512_sub_epi64(
+			_mm512_cvtepi32_epi64(
+				_mm256_loadu_si256((const __m256i *)(r + c))),
+			vmu);
+
+		/* |t| < 2^26: the low 32 bits hold it, squares are exact. */
+		q64 = _mm512_add_epi64(q64, _mm512_mul_epi32(t, t));
+	}
+	uint64_t sq = (uint64_t)_mm512_reduce_add_epi64(q64);
+	int64_t sd = (int64_t)btz_isqrt64(sq / d);
+
+	if (sd < 1)
+		sd = 1;
+	const uint64_t B = 2 * (uint64_t)sd;
+	const __m512i vB = _mm512_set1_epi64((int64_t)B);
+	const __m512i vR = _mm512_set1_epi64((int64_t)(((uint64_t)1 << 52) / B));
+	const __m512i vBm1 = _mm512_set1_epi64((int64_t)B - 1);
+	const __m512i vsd = _mm512_set1_epi64(sd);
+	const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+	const __m512i nlo = _mm512_set1_epi64(-(1 << 20));
+	const __m512i nhi = _mm512_set1_epi64(1 << 20);
+	const __m512i round = _mm512_set1_epi64(
+		shift ? (int64_t)1 << (shift - 1) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(shift);
+	const __m512i lo = _mm512_set1_epi64(-127), hi = _mm512_set1_epi64(127);
+
+	for (size_t c = 0; c < d; c += 8) {
+		__m512i t = _mm512_sub_epi64(
+			_mm512_cvtepi32_epi64(
+				_mm256_loadu_si256((const __m256i *)(r + c))),
+			vmu);
+		__m512i N = _mm512_add_epi64(_mm512_slli_epi64(t, 13), vsd);
+		__mmask8 neg = _mm512_cmplt_epi64_mask(N, zero);
+		__m512i M = _mm512_abs_epi64(N);
+
+		M = _mm512_mask_add_epi64(M, neg, M, vBm1);
+		__m512i q = _mm512_madd52hi_epu64(zero, M, vR);
+		__m512i rem = _mm512_sub_epi64(
+			M, _mm512_madd52lo_epu64(zero, q, vB));
+
+		q = _mm512_mask_add_epi64(q, _mm512_cmpge_epu64_mask(rem, vB),
+					  q, one);
+		q = _mm512_mask_sub_epi64(q, neg, zero, q);
+		q = _mm512_max_epi64(_mm512_min_epi64(q, nhi), nlo);
+		__m512i y = _mm512_add_epi64(
+			_mm512_mul_epi32(q, _mm512_cvtepi32_epi64(_mm256_loadu_si256(
+						    (const __m256i *)(g + c)))),
+			_mm512_cvtepi32_epi64(
+				_mm256_loadu_si256((const __m256i *)(b + c))));
+
+		y = _mm512_sra_epi64(_mm512_add_epi64(y, round), cnt);
+		y = _mm512_max_epi64(_mm512_min_epi64(y, hi), lo);
+		_mm_storel_epi64((__m128i *)(out + c), _mm512_cvtepi64_epi8(y));
+	}
+}
+
+/* The VNNI table's layer norm: IFMA where the CPU has it (Ice Lake, Zen 4
+ * and later; Cascade Lake has VNNI without it), else the scalar form. */
+static void layer_norm_avx512(const int32_t *r, size_t d, const int32_t *g,
+			      const int32_t *b, int32_t shift, int8_t *out)
+{
+	if (__builtin_cpu_supports("avx512ifma") &&
+	    __builtin_cpu_supports("avx512dq"))
+		layer_norm_avx512ifma(r, d, g, b, shift, out);
+	else
+		btz_layer_norm(r, d, g, b, shift, out);
+}
+
 static int avx512vnni_ok(void)
 {
 	return __builtin_cpu_supports("avx512f") &&
@@ -1008,6 +1115,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.wsum = wsum_avx512vnni,
 	.att_weights = att_weights_avx512,
 	.max_s32 = max_s32_avx512,
+	.layer_norm = layer_norm_avx512,
 	.rq8 = rq8_avx512,
 };
 

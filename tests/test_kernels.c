@@ -4,6 +4,7 @@
  * unaligned pointers.  Buffers are allocated to their exact size so that
  * a sanitizer sees any read or write past them; guard words around the
  * output catch stray writes without one. */
+#include "model/intops.h"
 #include "model/kernels.h"
 #include "tests/check.h"
 
@@ -279,6 +280,90 @@ static void maxima(void)
 			}
 }
 
+static void norm_one(const struct btz_kernels *t, const int32_t *r, size_t d,
+		     const int32_t *g, const int32_t *b, int32_t shift)
+{
+	int8_t want[512], got[512];
+
+	btz_kernels_scalar.layer_norm(r, d, g, b, shift, want);
+	t->layer_norm(r, d, g, b, shift, got);
+	ncases++;
+	if (memcmp(want, got, d)) {
+		fprintf(stderr, "%s layer_norm d=%zu shift=%d differs\n",
+			t->name, d, shift);
+		failures++;
+	}
+}
+
+/* Layer norm: widths that take the vector path and some that do not;
+ * residuals spread wide, narrow (sd 1-3: quotients far past the clamp),
+ * constant (sd 0) and at the +-2^24 bounds; gains and biases over all of
+ * int32; every shift. */
+static void norms(void)
+{
+	static const size_t ds[] = { 8, 16, 24, 32, 64, 128, 256, 512 };
+	int32_t r[512], g[512], b[512];
+
+	for (size_t t = 0; t < ntested; t++)
+		for (size_t di = 0; di < sizeof(ds) / sizeof(ds[0]); di++)
+			for (int k = 0; k < 60; k++) {
+				size_t d = ds[di];
+				int32_t shift = k % 7 == 0 ? 0 : (int32_t)(rnd() % 63);
+				int32_t base = (int32_t)(rnd() % 2000001u) - 1000000;
+
+				for (size_t c = 0; c < d; c++) {
+					int32_t v;
+
+					switch (k % 5) {
+					case 0: v = (int32_t)(rnd() % 33554433u) -
+						    16777216;
+						break;
+					case 1: v = base + (int32_t)(rnd() % 7) - 3;
+						break;
+					case 2: v = base;
+						break;
+					case 3: v = (c & 1) ? 16777216 : -16777216;
+						break;
+					default: v = base + (int32_t)(rnd() % 4001) -
+						     2000;
+					}
+					r[c] = v;
+					g[c] = (int32_t)rnd();
+					b[c] = (int32_t)rnd();
+					if (k % 3 == 0) {
+						g[c] >>= 16;
+						b[c] >>= 8;
+					}
+				}
+				norm_one(tested[t], r, d, g, b, shift);
+			}
+	/* Quotients that are exact integers, where a multiply by a rounded
+	 * reciprocal lands one below: sd = 8192 m (m odd) and a residual
+	 * m above the mean make N = 8192 m + sd = 2 sd = B. The row: mu +- m
+	 * and seven pairs mu +- a, with a chosen to give that sd. */
+	for (size_t t = 0; t < ntested; t++)
+		for (int64_t m = 1; m < 40; m += 2) {
+			int64_t sd = 8192 * m, a = 0, mu = (int64_t)(rnd() % 1000) - 500;
+
+			for (int64_t x = sd; x < 2 * sd && a == 0; x++)
+				if ((int64_t)btz_isqrt64((uint64_t)(2 * m * m +
+								     14 * x * x) /
+							 16) == sd)
+					a = x;
+			if (a == 0 || mu + a > 16777216)
+				continue;
+			r[0] = (int32_t)(mu + m);
+			r[1] = (int32_t)(mu - m);
+			for (int c = 2; c < 16; c++)
+				r[c] = (int32_t)(c & 1 ? mu - a : mu + a);
+			for (int c = 0; c < 16; c++) {
+				g[c] = 1000 + c;
+				b[c] = 0;
+			}
+			norm_one(tested[t], r, 16, g, b, 0);
+		}
+}
+
 /* Requantization: random accumulators and multipliers over the whole
  * int32 range and the extremes, every shift the engine may use, every
  * length tail. */
@@ -377,6 +462,7 @@ int main(void)
 
 	wsums();
 	maxima();
+	norms();
 	requant();
 	weights();
 	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,

@@ -34,7 +34,9 @@ struct btz_engine {
 	int8_t *qh;      /* [max_rows][dh]: one head's queries, contiguous */
 	int32_t *sblk;   /* [ATT_BLOCK][W] scores of a block of rows or heads */
 	uint16_t exp_att[264]; /* the model's table, padded for kernels */
-	uint16_t *e; /* [W] their weights */
+	uint16_t *e; /* [ATT_BLOCK][W] their weights */
+	int64_t *z, *num; /* [ATT_BLOCK], [ATT_BLOCK][dh]: weight and value sums */
+	int32_t *part;    /* [ATT_BLOCK][dh]: one block's value sums */
 	/* The predictor's per-call row descriptions. */
 	uint16_t *tok;
 	uint32_t *win, *pos;
@@ -105,40 +107,50 @@ static uint64_t now_ns(void)
 			(e)->prof->gemm_ns += now_ns() - t0_;                \
 	} while (0)
 
-/* Softmax and weighted sum of one row and head, given its scores s[0..p]
- * (two passes: the maximum first, never online). The sum runs j-outer
- * over contiguous value rows, in int32 blocks of 256 positions:
- * 256 * 65535 * 127 < 2^31, so each block is exact, and the blocks add up
- * in int64. GCC vectorizes these loops only when asked; integer results
- * do not depend on it. */
+/* Softmax and weighted sum of nrows rows of scores S (stride ncol) that
+ * share the value rows V: the heads of a key/value group at one position
+ * (step 0), or one head's consecutive positions (step 1). Row i covers
+ * positions 0 .. len0 + i·step - 1 (two passes: its maximum first, never
+ * online); its weights are zero past them, ncol being the longest. Then
+ * one weighted sum of all the rows in int32 blocks of 256 positions
+ * (256 * 65535 * 127 < 2^31, so each block is exact), added up in int64.
+ * GCC vectorizes the loops here only when asked; integer results do not
+ * depend on it. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("tree-vectorize")))
 #endif
-static void attend_tail(struct btz_engine *e, const struct btz_layer *ly,
-			const int32_t *s, size_t p, const int8_t *V,
-			int8_t *o)
+static void attend_rows(struct btz_engine *e, const struct btz_layer *ly,
+			const int32_t *S, size_t nrows, size_t len0,
+			size_t step, const int8_t *V, int8_t *o,
+			size_t ostride)
 {
-	const struct btz_model *m = e->m;
-	size_t dh = m->dh;
-	int32_t mx, part[256];
-	int64_t z = 0, num[256];
+	size_t dh = e->m->dh, ncol = len0 + (nrows - 1) * step;
 
-	mx = e->k->max_s32(s, p + 1);
-	z = (int64_t)e->k->att_weights(s, p + 1, mx, ly->a_mul, ly->a_shift,
-				       e->exp_att, e->e);
-	for (size_t c = 0; c < dh; c++)
-		num[c] = 0;
-	for (size_t j0 = 0; j0 <= p; j0 += 256) {
-		size_t j1 = p + 1 - j0 < 256 ? p + 1 : j0 + 256;
+	for (size_t i = 0; i < nrows; i++) {
+		size_t len = len0 + i * step;
+		const int32_t *s = S + i * ncol;
+		uint16_t *er = e->e + i * ncol;
+		int32_t mx = e->k->max_s32(s, len);
 
-		for (size_t c = 0; c < dh; c++)
-			part[c] = 0;
-		e->k->wsum(e->e + j0, V + j0 * dh, dh, j1 - j0, dh, part);
-		for (size_t c = 0; c < dh; c++)
-			num[c] += part[c];
+		e->z[i] = (int64_t)e->k->att_weights(s, len, mx, ly->a_mul,
+						     ly->a_shift, e->exp_att,
+						     er);
+		memset(er + len, 0, (ncol - len) * sizeof(*er));
 	}
-	for (size_t c = 0; c < dh; c++)
-		o[c] = btz_att_out(num[c], ly->ao_shift, z);
+	memset(e->num, 0, nrows * dh * sizeof(*e->num));
+	for (size_t j0 = 0; j0 < ncol; j0 += 256) {
+		size_t n = ncol - j0 < 256 ? ncol - j0 : 256;
+
+		memset(e->part, 0, nrows * dh * sizeof(*e->part));
+		e->k->wsum(e->e + j0, ncol, nrows, V + j0 * dh, dh, n, dh,
+			   e->part);
+		for (size_t i = 0; i < nrows * dh; i++)
+			e->num[i] += e->part[i];
+	}
+	for (size_t i = 0; i < nrows; i++)
+		for (size_t c = 0; c < dh; c++)
+			o[i * ostride + c] = btz_att_out(e->num[i * dh + c],
+							 ly->ao_shift, e->z[i]);
 }
 
 #define ATT_BLOCK 64
@@ -166,9 +178,8 @@ static void attend(struct btz_engine *e, size_t layer,
 			if (nh > ATT_BLOCK)
 				nh = ATT_BLOCK;
 			e->k->gemm_s8(q + h0 * dh, nh, dh, K, p + 1, e->sblk);
-			for (size_t i = 0; i < nh; i++)
-				attend_tail(e, ly, e->sblk + i * (p + 1), p, V,
-					    o + (h0 + i) * dh);
+			attend_rows(e, ly, e->sblk, nh, p + 1, 0, V,
+				    o + h0 * dh, dh);
 		}
 	}
 }
@@ -198,10 +209,8 @@ static void attend_block(struct btz_engine *e, size_t layer,
 
 			e->k->gemm_s8(e->qh + r0 * dh, r1 - r0, dh, K, ncol,
 				      e->sblk);
-			for (size_t r = r0; r < r1; r++)
-				attend_tail(e, ly, e->sblk + (r - r0) * ncol,
-					    p0 + r, V,
-					    e->o + r * e->qd + h * dh);
+			attend_rows(e, ly, e->sblk, r1 - r0, p0 + r0 + 1, 1, V,
+				    e->o + r0 * e->qd + h * dh, e->qd);
 		}
 	}
 }
@@ -504,7 +513,11 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	e->kvrow = xcalloc(1, e->kvd, &ok);
 	e->sblk = xcalloc(e->gpu ? 1 : (size_t)ATT_BLOCK * W, sizeof(int32_t),
 			  &ok);
-	e->e = xcalloc(e->gpu ? 1 : W, sizeof(uint16_t), &ok);
+	e->e = xcalloc(e->gpu ? 1 : (size_t)ATT_BLOCK * W, sizeof(uint16_t),
+		       &ok);
+	e->z = xcalloc(ATT_BLOCK, sizeof(*e->z), &ok);
+	e->num = xcalloc((size_t)ATT_BLOCK * m->dh, sizeof(*e->num), &ok);
+	e->part = xcalloc((size_t)ATT_BLOCK * m->dh, sizeof(*e->part), &ok);
 	e->tok = xcalloc(max_rows, sizeof(*e->tok), &ok);
 	e->win = xcalloc(max_rows, sizeof(*e->win), &ok);
 	e->pos = xcalloc(max_rows, sizeof(*e->pos), &ok);
@@ -545,6 +558,9 @@ void btz_engine_free(struct btz_engine *e)
 	free(e->kvrow);
 	free(e->sblk);
 	free(e->e);
+	free(e->z);
+	free(e->num);
+	free(e->part);
 	free(e->tok);
 	free(e->win);
 	free(e->pos);

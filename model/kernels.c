@@ -23,16 +23,18 @@ static void gemm_s8_scalar(const int8_t *X, size_t rows, size_t k,
 	}
 }
 
-void btz_wsum_scalar(const uint16_t *e, const int8_t *V, size_t stride,
-		     size_t n, size_t dh, int32_t *part)
+void btz_wsum_scalar(const uint16_t *e, size_t estride, size_t nrows,
+		     const int8_t *V, size_t stride, size_t n, size_t dh,
+		     int32_t *part)
 {
-	for (size_t j = 0; j < n; j++) {
-		const int8_t *v = V + j * stride;
-		int32_t ej = (int32_t)e[j];
+	for (size_t i = 0; i < nrows; i++)
+		for (size_t j = 0; j < n; j++) {
+			const int8_t *v = V + j * stride;
+			int32_t ej = (int32_t)e[i * estride + j];
 
-		for (size_t c = 0; c < dh; c++)
-			part[c] += ej * v[c];
-	}
+			for (size_t c = 0; c < dh; c++)
+				part[i * dh + c] += ej * v[c];
+		}
 }
 
 uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,

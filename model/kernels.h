@@ -22,11 +22,14 @@ struct btz_kernels {
 	void (*gemm_packed)(const int8_t *X, size_t rows, size_t k,
 			    const int8_t *W, const void *P, size_t n,
 			    int32_t *out);
-	/* part[c] += sum_{j < n} e[j] * V[j*stride + c] for c < dh, exact
-	 * int32: the caller keeps n <= 256, so |sums| < 256*65535*127 <
-	 * 2^31. The attention's weighted sum of values. */
-	void (*wsum)(const uint16_t *e, const int8_t *V, size_t stride,
-		     size_t n, size_t dh, int32_t *part);
+	/* For each of nrows rows i of weights (at e + i*estride):
+	 * part[i*dh + c] += sum_{j < n} e[i*estride + j] * V[j*stride + c]
+	 * for c < dh, exact int32: the caller keeps n <= 256, so |sums| <
+	 * 256*65535*127 < 2^31. The attention's weighted sum of values, for
+	 * all the rows (heads, or one head's positions) that share them. */
+	void (*wsum)(const uint16_t *e, size_t estride, size_t nrows,
+		     const int8_t *V, size_t stride, size_t n, size_t dh,
+		     int32_t *part);
 	/* The attention weights of doc/model.md: for j < n,
 	 * e[j] = table[min(rshift((mx - s[j]) * mul, shift), 255)]; returns
 	 * their sum. Needs 0 <= mx - s[j] < 2^23 (int8 scores guarantee it),
@@ -50,8 +53,9 @@ struct btz_kernels {
 };
 
 extern const struct btz_kernels btz_kernels_scalar;
-void btz_wsum_scalar(const uint16_t *e, const int8_t *V, size_t stride,
-		     size_t n, size_t dh, int32_t *part);
+void btz_wsum_scalar(const uint16_t *e, size_t estride, size_t nrows,
+		     const int8_t *V, size_t stride, size_t n, size_t dh,
+		     int32_t *part);
 uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 				int32_t mul, int32_t shift,
 				const uint16_t *table, uint16_t *e);

@@ -188,8 +188,8 @@ static void gemm_s8_avx2(const int8_t *X, size_t rows, size_t k,
  * multiplied with vpmulld, 8 lanes at a time; exact like the scalar
  * loop (every product and partial sum fits int32, see kernels.h). */
 __attribute__((target("avx2")))
-static void wsum_avx2(const uint16_t *e, const int8_t *V, size_t stride,
-		      size_t n, size_t dh, int32_t *part)
+static void wsum_avx2_row(const uint16_t *e, const int8_t *V, size_t stride,
+			  size_t n, size_t dh, int32_t *part)
 {
 	size_t c = 0;
 
@@ -224,7 +224,16 @@ static void wsum_avx2(const uint16_t *e, const int8_t *V, size_t stride,
 		_mm256_storeu_si256((__m256i *)(part + c), a0);
 	}
 	if (c < dh)
-		btz_wsum_scalar(e, V + c, stride, n, dh - c, part + c);
+		btz_wsum_scalar(e, 0, 1, V + c, stride, n, dh - c, part + c);
+}
+
+__attribute__((target("avx2")))
+static void wsum_avx2(const uint16_t *e, size_t estride, size_t nrows,
+		      const int8_t *V, size_t stride, size_t n, size_t dh,
+		      int32_t *part)
+{
+	for (size_t i = 0; i < nrows; i++)
+		wsum_avx2_row(e + i * estride, V, stride, n, dh, part + i * dh);
 }
 
 /* Attention weights, 8 positions at a time: (mx - s) * mul as unsigned
@@ -783,84 +792,108 @@ static void gemm_packed_avx512vnni(const int8_t *X, size_t rows, size_t k,
 }
 
 /* The weighted value sum for dh = 16 contiguous value rows (every model
- * we ship), 16 positions a step, on vpdpbusd: e = 256·eh + el with both
- * bytes unsigned, so part += 256·Σ eh·v + Σ el·v, each partial far inside
- * int32 (256·255·127) and the wrapped total exact by the contract. For
- * each 4 positions the unsigned operand is their 4 el (or eh) bytes
- * broadcast; the signed one holds, per channel c, the 4 values v[j..j+3][c]:
- * one load of the 4 rows, a 4 x 4 dword transpose across 128-bit lanes
- * (then lane q holds channels 4q..4q+3 of each row) and a byte shuffle
- * within lanes. Positions past n read as zeros (masked loads). */
+ * we ship), on vpdpbusd, the value side prepared once for all the rows
+ * that share it. e = 256·eh + el with both bytes unsigned, so part +=
+ * 256·Σ eh·v + Σ el·v, each partial far inside int32 (256·255·127) and
+ * the wrapped total exact by the contract. For 16 positions, vector k
+ * holds in 128-bit lane g and dword j the values of positions 4g..4g+3
+ * at channel 4k + j: one load per 4 positions, a 4 x 4 dword transpose
+ * across lanes and a byte shuffle within them (lane q: channels
+ * 4q..4q+3 of each position), then a 4 x 4 transpose of the lanes. A
+ * row's el (eh) bytes of positions 4g..4g+3 then fill lane g of one
+ * vector, and 8 products take 16 positions; the 4 lanes are summed at
+ * the end. Positions past n read as zeros (masked loads). */
 __attribute__((target(VNNI_TARGET)))
-static void wsum_avx512vnni(const uint16_t *e, const int8_t *V,
-			    size_t stride, size_t n, size_t dh,
-			    int32_t *part)
+static void wsum_avx512vnni(const uint16_t *e, size_t estride, size_t nrows,
+			    const int8_t *V, size_t stride, size_t n,
+			    size_t dh, int32_t *part)
 {
-	if (dh != 16 || stride != 16) {
-		wsum_avx2(e, V, stride, n, dh, part);
+	if (dh != 16 || stride != 16 || n > 256) {
+		wsum_avx2(e, estride, nrows, V, stride, n, dh, part);
 		return;
 	}
 	const __m512i tr = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13,
 					    9, 5, 1, 12, 8, 4, 0);
 	const __m512i bytes = _mm512_broadcast_i32x4(_mm_setr_epi8(
 		0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+	/* A row's 16 weights to dwords: el of positions 0-3, eh 0-3, el
+	 * 4-7, eh 4-7 in lane 0, then 8-15 in lane 1. */
 	const __m512i split = _mm512_broadcast_i32x4(_mm_setr_epi8(
 		0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15));
-	/* One pair of sums per group of 4 positions: four independent
-	 * chains instead of one. */
-	__m512i lo[4], hi[4];
+	const __m512i el = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2,
+					    0, 0, 0, 0);
+	const __m512i eh = _mm512_set_epi32(7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3,
+					    1, 1, 1, 1);
+	__m512i w[16][4];
+	size_t nb = (n + 15) / 16;
 
-#pragma GCC unroll 4
-	for (int g = 0; g < 4; g++)
-		lo[g] = hi[g] = _mm512_setzero_si512();
-	for (size_t j0 = 0; j0 < n; j0 += 16) {
-		size_t m = n - j0 < 16 ? n - j0 : 16;
-		/* Lanes: el of positions 0-3, eh 0-3, el 4-7, ... */
-		__m512i w = _mm512_shuffle_epi8(
-			_mm512_maskz_loadu_epi16((__mmask32)((1u << m) - 1),
-						 e + j0),
-			split);
+	for (size_t bk = 0; bk < nb; bk++) {
+		size_t j0 = 16 * bk, m = n - j0 < 16 ? n - j0 : 16;
+		__m512i t[4], a[4];
 
-#pragma GCC unroll 4
-		for (int g = 0; g < 4; g++) {
-			/* Rows past n: masked off, never read. */
-			size_t have = m > 4 * (size_t)g ? m - 4 * (size_t)g : 0;
+		for (size_t g = 0; g < 4; g++) {
+			size_t have = m > 4 * g ? m - 4 * g : 0;
 			__mmask64 mg = have >= 4 ? ~(__mmask64)0 :
 				       ((__mmask64)1 << (16 * have)) - 1;
-			__m512i v = _mm512_shuffle_epi8(
+
+			t[g] = _mm512_shuffle_epi8(
 				_mm512_permutexvar_epi32(
 					tr, _mm512_maskz_loadu_epi8(
 						    mg, V + (j0 + 4 * g) * 16)),
 				bytes);
-
-			lo[g] = _mm512_dpbusd_epi32(
-				lo[g], _mm512_permutexvar_epi32(
-					       _mm512_set1_epi32(2 * g), w),
-				v);
-			hi[g] = _mm512_dpbusd_epi32(
-				hi[g], _mm512_permutexvar_epi32(
-					       _mm512_set1_epi32(2 * g + 1), w),
-				v);
 		}
+		a[0] = _mm512_shuffle_i32x4(t[0], t[1], 0x44);
+		a[1] = _mm512_shuffle_i32x4(t[0], t[1], 0xee);
+		a[2] = _mm512_shuffle_i32x4(t[2], t[3], 0x44);
+		a[3] = _mm512_shuffle_i32x4(t[2], t[3], 0xee);
+		w[bk][0] = _mm512_shuffle_i32x4(a[0], a[2], 0x88);
+		w[bk][1] = _mm512_shuffle_i32x4(a[0], a[2], 0xdd);
+		w[bk][2] = _mm512_shuffle_i32x4(a[1], a[3], 0x88);
+		w[bk][3] = _mm512_shuffle_i32x4(a[1], a[3], 0xdd);
 	}
-	__m512i l = _mm512_add_epi32(_mm512_add_epi32(lo[0], lo[1]),
-				     _mm512_add_epi32(lo[2], lo[3]));
-	__m512i h = _mm512_add_epi32(_mm512_add_epi32(hi[0], hi[1]),
-				     _mm512_add_epi32(hi[2], hi[3]));
+	for (size_t i = 0; i < nrows; i++) {
+		const uint16_t *er = e + i * estride;
+		__m512i lo[4], hi[4], sum[4];
 
-	_mm512_storeu_si512(
-		part, _mm512_add_epi32(_mm512_loadu_si512(part),
-				       _mm512_add_epi32(_mm512_slli_epi32(h, 8),
-							l)));
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++)
+			lo[k] = hi[k] = _mm512_setzero_si512();
+		for (size_t bk = 0; bk < nb; bk++) {
+			size_t j0 = 16 * bk, m = n - j0 < 16 ? n - j0 : 16;
+			__m512i x = _mm512_shuffle_epi8(
+				_mm512_maskz_loadu_epi16(
+					(__mmask32)((1u << m) - 1), er + j0),
+				split);
+			__m512i xl = _mm512_permutexvar_epi32(el, x);
+			__m512i xh = _mm512_permutexvar_epi32(eh, x);
+
+#pragma GCC unroll 4
+			for (int k = 0; k < 4; k++) {
+				lo[k] = _mm512_dpbusd_epi32(lo[k], xl, w[bk][k]);
+				hi[k] = _mm512_dpbusd_epi32(hi[k], xh, w[bk][k]);
+			}
+		}
+		/* Lane g of sum[k]: channels 4k..4k+3 over positions 4g..;
+		 * after two lane swaps and adds every lane holds the total. */
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			__m512i s = _mm512_add_epi32(_mm512_slli_epi32(hi[k], 8),
+						     lo[k]);
+
+			s = _mm512_add_epi32(s, _mm512_shuffle_i32x4(s, s, 0x4e));
+			sum[k] = _mm512_add_epi32(
+				s, _mm512_shuffle_i32x4(s, s, 0xb1));
+		}
+		__m512i r = _mm512_mask_mov_epi32(sum[0], 0x00f0, sum[1]);
+
+		r = _mm512_mask_mov_epi32(r, 0x0f00, sum[2]);
+		r = _mm512_mask_mov_epi32(r, 0xf000, sum[3]);
+		_mm512_storeu_si512(part + i * 16,
+				    _mm512_add_epi32(
+					    _mm512_loadu_si512(part + i * 16), r));
+	}
 }
 
-/* Attention weights, 32 positions a step: the index as in the AVX2 form
- * (64-bit products on even and odd lanes, rounding shift, clamp at 255),
- * but the table lookup without gathers: its 256 entries sit in eight
- * registers, and four two-register word permutes (64 entries each)
- * plus a choice by the index's top two bits read 32 entries at once.
- * The sum runs on int32 lanes, emptied into 64 bits every 2^15 steps,
- * far below where a lane could overflow. */
 /* The weights of `steps` steps from their biased int32 pair sums. */
 VNNI_FN uint64_t weights_sum(__m512i zsum, size_t steps)
 {

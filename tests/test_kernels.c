@@ -119,66 +119,70 @@ static void one(size_t rows, size_t k, size_t n, enum fill fx, enum fill fw,
 }
 
 static void wsum_one(const struct btz_kernels *t, const uint16_t *e,
-		     const int8_t *v, size_t stride, size_t n, size_t dh)
+		     size_t estride, size_t nrows, const int8_t *v,
+		     size_t stride, size_t n, size_t dh)
 {
-	int32_t want[256], got[256];
+	static int32_t want[64 * 256], got[64 * 256];
 
-	for (size_t c = 0; c < dh; c++)
+	for (size_t c = 0; c < nrows * dh; c++)
 		want[c] = got[c] = (int32_t)(c * 7) - 50;
-	btz_kernels_scalar.wsum(e, v, stride, n, dh, want);
-	t->wsum(e, v, stride, n, dh, got);
+	btz_kernels_scalar.wsum(e, estride, nrows, v, stride, n, dh, want);
+	t->wsum(e, estride, nrows, v, stride, n, dh, got);
 	ncases++;
-	if (memcmp(want, got, dh * sizeof(int32_t))) {
-		fprintf(stderr, "%s wsum n=%zu dh=%zu stride=%zu differs\n",
-			t->name, n, dh, stride);
+	if (memcmp(want, got, nrows * dh * sizeof(int32_t))) {
+		fprintf(stderr, "%s wsum rows=%zu n=%zu dh=%zu stride=%zu "
+			"differs\n", t->name, nrows, n, dh, stride);
 		failures++;
 	}
 }
 
 /* The weighted value sum: random and extreme weights (65535) and values
- * (+-127), every dh tail, n up to the 256 the engine allows; and every n
- * for the shape the engine uses (dh = stride = 16, the models' heads). */
+ * (+-127), every dh tail, n up to the 256 the engine allows, one row and
+ * several; and every n for the shape the engine uses (dh = stride = 16,
+ * the models' heads) with 1, 3, 8 and 64 rows of weights. */
 static void wsums(void)
 {
 	static const size_t dhs[] = { 1, 7, 8, 9, 15, 16, 17, 24, 32, 33, 64,
 				      128, 256 };
-	uint16_t *e = xmalloc(256 * sizeof(*e));
+	static const size_t rows[] = { 1, 3, 8, 64 };
+	uint16_t *e = xmalloc(64 * 300 * sizeof(*e));
 	int8_t *v = xmalloc(256 * 300);
 
 	for (size_t t = 0; t < ntested; t++) {
 		for (size_t i = 0; i < sizeof(dhs) / sizeof(dhs[0]); i++) {
 			for (size_t n = 1; n <= 256; n += n < 8 ? 1 : 37) {
 				size_t dh = dhs[i], stride = dh + (n % 3) * 5;
+				size_t nr = 1 + n % 4, es = n + n % 5;
 				int extreme = (n % 2) == 0;
 
-				for (size_t j = 0; j < n; j++)
+				for (size_t j = 0; j < 64 * 300; j++)
 					e[j] = extreme ? 65535 : (uint16_t)rnd();
 				for (size_t j = 0; j < 256 * 300; j++)
 					v[j] = extreme ? (int8_t)((j & 1) ? 127 : -127)
 						       : (int8_t)(rnd() % 255 - 127);
-				wsum_one(tested[t], e, v, stride, n, dh);
+				wsum_one(tested[t], e, es, nr, v, stride, n, dh);
 			}
 		}
-		for (size_t n = 1; n <= 256; n++) {
-			int extreme = n % 4;
+		for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]); ri++)
+			for (size_t n = 1; n <= 256; n++) {
+				int extreme = n % 4;
+				size_t es = n + (n % 3) * 7;
 
-			for (size_t j = 0; j < n; j++)
-				e[j] = extreme == 1 ? 65535 :
-				       extreme == 2 ? (uint16_t)(j & 1 ? 65535 : 255)
-						    : (uint16_t)rnd();
-			for (size_t j = 0; j < 256 * 16; j++)
-				v[j] = extreme == 1 ? (int8_t)(j & 1 ? 127 : -127) :
-				       extreme == 2 ? (int8_t)-127
-						    : (int8_t)(rnd() % 255 - 127);
-			wsum_one(tested[t], e, v, 16, n, 16);
-		}
+				for (size_t j = 0; j < 64 * 300; j++)
+					e[j] = extreme == 1 ? 65535 :
+					       extreme == 2 ? (uint16_t)(j & 1 ? 65535 : 255)
+							    : (uint16_t)rnd();
+				for (size_t j = 0; j < 256 * 16; j++)
+					v[j] = extreme == 1 ? (int8_t)(j & 1 ? 127 : -127) :
+					       extreme == 2 ? (int8_t)-127
+							    : (int8_t)(rnd() % 255 - 127);
+				wsum_one(tested[t], e, es, rows[ri], v, 16, n, 16);
+			}
 	}
 	free(e);
 	free(v);
 }
 
-/* Attention weights: scores spanning the whole int8 range, every shift
- * (0 included), multipliers up to 2^31 - 1, lengths with every tail. */
 /* att_weights(sc, n, mx, 1, 0): the index is mx - s. */
 static void weights_case(const struct btz_kernels *t, const int32_t *sc,
 			 size_t n, int32_t mx, const uint16_t *table,

@@ -52,14 +52,6 @@ static void rq8_rows(const struct btz_engine *e, const int32_t *acc,
 		e->k->rq8(acc + r * n, n, mul, shift, out + r * ostride);
 }
 
-/* Residual of one row into r. */
-static void residual(const int8_t *x, const int32_t *acc, size_t d,
-		     int32_t rx, const int32_t *mul, int32_t shift,
-		     int32_t *r)
-{
-	for (size_t c = 0; c < d; c++)
-		r[c] = btz_residual(x[c], acc[c], rx, mul[c], shift);
-}
 
 /* Key or value rows of head g of a window: [W][dh], contiguous, so a
  * head's scores are one kernel product. */
@@ -344,8 +336,8 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 			e->prof->attn_ns += now_ns() - t_attn;
 		GEMM(e, pi + 3, e->o, nrows, e->qd, ly->wo, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
-			residual(e->x + r * d, e->acc + r * d, d, ly->rx,
-				 ly->mo, ly->so, e->r);
+			e->k->residual(e->x + r * d, e->acc + r * d, d,
+				       ly->rx, ly->mo, ly->so, e->r);
 			e->k->layer_norm(e->r, d, ly->g1, ly->b1, ly->ln1_shift,
 				       e->x1 + r * d);
 		}
@@ -364,8 +356,8 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		rq8_rows(e, e->acc, nrows, F, e->mh, ly->sh, e->h, F);
 		GEMM(e, pi + 6, e->h, nrows, F, ly->w2, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
-			residual(e->x1 + r * d, e->acc + r * d, d, ly->rx2,
-				 ly->m2, ly->s2, e->r);
+			e->k->residual(e->x1 + r * d, e->acc + r * d, d,
+				       ly->rx2, ly->m2, ly->s2, e->r);
 			e->k->layer_norm(e->r, d, ly->g2, ly->b2, ly->ln2_shift,
 				       e->x + r * d);
 		}

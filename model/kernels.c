@@ -67,6 +67,14 @@ int32_t btz_max_s32_scalar(const int32_t *s, size_t n)
 	return mx;
 }
 
+void btz_residual_scalar(const int8_t *x, const int32_t *acc, size_t n,
+			 int32_t rx, const int32_t *mul, int32_t shift,
+			 int32_t *r)
+{
+	for (size_t i = 0; i < n; i++)
+		r[i] = btz_residual(x[i], acc[i], rx, mul[i], shift);
+}
+
 void btz_layer_norm_scalar(const int32_t *r, size_t d, const int32_t *g,
 			   const int32_t *b, int32_t shift, int8_t *out)
 {
@@ -80,6 +88,7 @@ const struct btz_kernels btz_kernels_scalar = {
 	.att_weights = btz_att_weights_scalar,
 	.max_s32 = btz_max_s32_scalar,
 	.layer_norm = btz_layer_norm_scalar,
+	.residual = btz_residual_scalar,
 	.rq8 = btz_rq8_scalar,
 };
 

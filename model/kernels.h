@@ -46,6 +46,12 @@ struct btz_kernels {
 	 * 0 <= shift <= 62. */
 	void (*layer_norm)(const int32_t *r, size_t d, const int32_t *g,
 			   const int32_t *b, int32_t shift, int8_t *out);
+	/* r[i] = btz_residual(x[i], acc[i], rx, mul[i], shift) for i < n
+	 * (intops.h): a layer's input plus its requantized product;
+	 * 0 <= shift <= 62. */
+	void (*residual)(const int8_t *x, const int32_t *acc, size_t n,
+			 int32_t rx, const int32_t *mul, int32_t shift,
+			 int32_t *r);
 	/* out[i] = btz_rq8(acc[i], mul[i], shift) for i < n (intops.h):
 	 * the requantization after every product; 0 <= shift <= 62. */
 	void (*rq8)(const int32_t *acc, size_t n, const int32_t *mul,
@@ -62,6 +68,9 @@ uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 void btz_rq8_scalar(const int32_t *acc, size_t n, const int32_t *mul,
 		    int32_t shift, int8_t *out);
 int32_t btz_max_s32_scalar(const int32_t *s, size_t n);
+void btz_residual_scalar(const int8_t *x, const int32_t *acc, size_t n,
+			 int32_t rx, const int32_t *mul, int32_t shift,
+			 int32_t *r);
 void btz_layer_norm_scalar(const int32_t *r, size_t d, const int32_t *g,
 			   const int32_t *b, int32_t shift, int8_t *out);
 

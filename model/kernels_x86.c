@@ -321,6 +321,7 @@ static const struct btz_kernels kernels_avx2 = {
 	.att_weights = att_weights_avx2,
 	.max_s32 = max_s32_avx2,
 	.layer_norm = btz_layer_norm_scalar,
+	.residual = btz_residual_scalar,
 	.rq8 = btz_rq8_scalar,
 };
 
@@ -995,6 +996,27 @@ static int32_t max_s32_avx512(const int32_t *s, size_t n)
 	return _mm512_reduce_max_epi32(_mm512_max_epi32(m0, m1));
 }
 
+/* rshift(a·m, shift) for 16 int32 lanes, as 64-bit products of the even
+ * lanes (ev) and of the odd ones (od). */
+VNNI_FN void mul_rshift16(__m512i a, __m512i m, __m512i round, __m128i cnt,
+			  __m512i *ev, __m512i *od)
+{
+	*ev = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, m), round),
+			       cnt);
+	*od = _mm512_sra_epi64(
+		_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32),
+						  _mm512_srli_epi64(m, 32)),
+				 round),
+		cnt);
+}
+
+/* The even and odd 64-bit lanes, each within int32, as 16 int32 lanes. */
+VNNI_FN __m512i merge16(__m512i ev, __m512i od)
+{
+	return _mm512_or_si512(_mm512_and_si512(ev, _mm512_set1_epi64(0xffffffff)),
+			       _mm512_slli_epi64(od, 32));
+}
+
 /* Requantization, 16 values a step: the products on 64-bit lanes (even
  * and odd lanes apart), the rounding shift and the clamp there, then the
  * two halves merged back in order and narrowed (exact: within +-127). */
@@ -1006,26 +1028,51 @@ static void rq8_avx512(const int32_t *acc, size_t n, const int32_t *mul,
 		shift ? (int64_t)1 << (shift - 1) : 0);
 	const __m128i cnt = _mm_cvtsi32_si128(shift);
 	const __m512i hi = _mm512_set1_epi64(127), lo = _mm512_set1_epi64(-127);
-	const __m512i low32 = _mm512_set1_epi64(0xffffffff);
 	size_t i = 0;
 
 	for (; i + 16 <= n; i += 16) {
-		__m512i a = _mm512_loadu_si512(acc + i);
-		__m512i m = _mm512_loadu_si512(mul + i);
-		__m512i ev = _mm512_mul_epi32(a, m);
-		__m512i od = _mm512_mul_epi32(_mm512_srli_epi64(a, 32),
-					      _mm512_srli_epi64(m, 32));
+		__m512i ev, od;
 
-		ev = _mm512_sra_epi64(_mm512_add_epi64(ev, round), cnt);
-		od = _mm512_sra_epi64(_mm512_add_epi64(od, round), cnt);
+		mul_rshift16(_mm512_loadu_si512(acc + i),
+			     _mm512_loadu_si512(mul + i), round, cnt, &ev, &od);
 		ev = _mm512_max_epi64(_mm512_min_epi64(ev, hi), lo);
 		od = _mm512_max_epi64(_mm512_min_epi64(od, hi), lo);
 		_mm_storeu_si128((__m128i *)(out + i),
-				 _mm512_cvtepi32_epi8(_mm512_or_si512(
-					 _mm512_and_si512(ev, low32),
-					 _mm512_slli_epi64(od, 32))));
+				 _mm512_cvtepi32_epi8(merge16(ev, od)));
 	}
 	btz_rq8_scalar(acc + i, n - i, mul + i, shift, out + i);
+}
+
+/* The residual the same way, plus x·rx (|x·rx| <= 127·2^16), clamped at
+ * +-2^24 on the 64-bit lanes. */
+__attribute__((target(VNNI_TARGET)))
+static void residual_avx512(const int8_t *x, const int32_t *acc, size_t n,
+			    int32_t rx, const int32_t *mul, int32_t shift,
+			    int32_t *r)
+{
+	const __m512i round = _mm512_set1_epi64(
+		shift ? (int64_t)1 << (shift - 1) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(shift);
+	const __m512i vrx = _mm512_set1_epi64(rx);
+	const __m512i hi = _mm512_set1_epi64(1 << 24);
+	const __m512i lo = _mm512_set1_epi64(-(1 << 24));
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512i xv = _mm512_cvtepi8_epi32(
+			_mm_loadu_si128((const __m128i *)(x + i)));
+		__m512i ev, od;
+
+		mul_rshift16(_mm512_loadu_si512(acc + i),
+			     _mm512_loadu_si512(mul + i), round, cnt, &ev, &od);
+		ev = _mm512_add_epi64(ev, _mm512_mul_epi32(xv, vrx));
+		od = _mm512_add_epi64(
+			od, _mm512_mul_epi32(_mm512_srli_epi64(xv, 32), vrx));
+		ev = _mm512_max_epi64(_mm512_min_epi64(ev, hi), lo);
+		od = _mm512_max_epi64(_mm512_min_epi64(od, hi), lo);
+		_mm512_storeu_si512(r + i, merge16(ev, od));
+	}
+	btz_residual_scalar(x + i, acc + i, n - i, rx, mul + i, shift, r + i);
 }
 
 /* Layer norm, 8 values a step on 64-bit lanes, for rows of a multiple
@@ -1149,6 +1196,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.att_weights = att_weights_avx512,
 	.max_s32 = max_s32_avx512,
 	.layer_norm = layer_norm_avx512,
+	.residual = residual_avx512,
 	.rq8 = rq8_avx512,
 };
 

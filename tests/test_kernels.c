@@ -368,6 +368,18 @@ static void norms(void)
 		}
 }
 
+/* A random accumulator and multiplier, the int32 extremes among them;
+ * returns the draw (0-3: an extreme), for other extremes to follow. */
+static uint32_t acc_mul(int32_t *acc, int32_t *mul)
+{
+	uint32_t r = rnd() % 8;
+
+	*acc = r == 0 ? INT32_MAX : r == 1 ? -INT32_MAX : (int32_t)rnd();
+	*mul = r == 2 ? INT32_MAX : r == 3 ? -INT32_MAX
+					   : (int32_t)rnd() >> (rnd() % 31);
+	return r;
+}
+
 /* Requantization: random accumulators and multipliers over the whole
  * int32 range and the extremes, every shift the engine may use, every
  * length tail. */
@@ -379,17 +391,8 @@ static void requant(void)
 	for (size_t t = 0; t < ntested; t++) {
 		for (int32_t shift = 0; shift <= 62; shift++) {
 			for (size_t n = 0; n <= 80; n += n < 20 ? 1 : 15) {
-				for (size_t i = 0; i < n; i++) {
-					uint32_t r = rnd() % 8;
-
-					acc[i] = r == 0 ? INT32_MAX
-						 : r == 1 ? -INT32_MAX
-							  : (int32_t)rnd();
-					mul[i] = r == 2 ? INT32_MAX
-						 : r == 3 ? -INT32_MAX
-							  : (int32_t)rnd() >>
-								    (rnd() % 31);
-				}
+				for (size_t i = 0; i < n; i++)
+					acc_mul(&acc[i], &mul[i]);
 				btz_kernels_scalar.rq8(acc, n, mul, shift, want);
 				tested[t]->rq8(acc, n, mul, shift, got);
 				ncases++;
@@ -402,6 +405,39 @@ static void requant(void)
 			}
 		}
 	}
+}
+
+/* The residual: as requant, with inputs over all of int8 and rx over
+ * the model's range [0, 2^16]. */
+static void residuals(void)
+{
+	int32_t acc[80], mul[80], want[80], got[80];
+	int8_t x[80];
+
+	for (size_t t = 0; t < ntested; t++)
+		for (int32_t shift = 0; shift <= 62; shift++)
+			for (size_t n = 0; n <= 80; n += n < 20 ? 1 : 15) {
+				int32_t rx = shift % 4 == 0 ? 65536 :
+					     (int32_t)(rnd() % 65537u);
+
+				for (size_t i = 0; i < n; i++) {
+					uint32_t r = acc_mul(&acc[i], &mul[i]);
+
+					x[i] = r == 4 ? 127 : r == 5 ? -127 :
+					       (int8_t)(rnd() % 255 - 127);
+				}
+				btz_kernels_scalar.residual(x, acc, n, rx, mul,
+							    shift, want);
+				tested[t]->residual(x, acc, n, rx, mul, shift,
+						    got);
+				ncases++;
+				if (memcmp(want, got, n * sizeof(*want)) != 0) {
+					fprintf(stderr, "%s residual n=%zu "
+						"shift=%d differs\n",
+						tested[t]->name, n, (int)shift);
+					failures++;
+				}
+			}
 }
 
 int main(void)
@@ -468,6 +504,7 @@ int main(void)
 	maxima();
 	norms();
 	requant();
+	residuals();
 	weights();
 	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,
 	       failures);

@@ -43,8 +43,11 @@ int main(int argc, char **argv)
 	size_t shapes[16][3] = {
 		{ 1, 128, 512 },   { 64, 128, 512 },   { 64, 512, 128 },
 		{ 2048, 128, 512 }, { 2048, 512, 128 },
+		/* Attention scores: 8 heads (and a block of 64 rows) of
+		 * width 16 against 512 keys. */
+		{ 8, 16, 512 },    { 64, 16, 512 },
 	};
-	size_t nshapes = 5, given = 0;
+	size_t nshapes = 7, given = 0;
 	const struct btz_kernels *const *all = btz_kernels_all();
 	uint64_t s = 0x243f6a8885a308d3u;
 

@@ -166,6 +166,48 @@ AVX2_FN void avx2_rows(const int8_t *X, size_t r_begin, size_t r_end,
 	}
 }
 
+/* k = 16 (the attention's scores, see vnni_k16): 8 keys at a time
+ * widened to int16 once, then for each row 8 pair-products (vpmaddwd:
+ * each int32 lane two products, exact) and a horizontal-add tree that
+ * leaves key i's sum in lane i. The generic tiles above are no faster
+ * than scalar code at this width. */
+__attribute__((target("avx2")))
+static void avx2_k16(const int8_t *X, size_t rows, const int8_t *W,
+		     size_t n, int32_t *out)
+{
+	for (size_t c0 = 0; c0 < n; c0 += 8) {
+		size_t nc = n - c0 < 8 ? n - c0 : 8;
+		__m256i w[8];
+
+		for (size_t i = 0; i < 8; i++)
+			w[i] = i < nc ? _mm256_cvtepi8_epi16(_mm_loadu_si128(
+						(const __m128i *)(W + (c0 + i) * 16)))
+				      : _mm256_setzero_si256();
+		for (size_t r = 0; r < rows; r++) {
+			__m256i x = _mm256_cvtepi8_epi16(
+				_mm_loadu_si128((const __m128i *)(X + r * 16)));
+			__m256i p[8], h01, h23, h45, h67, h03, h47, s;
+			int32_t t[8];
+
+			for (int i = 0; i < 8; i++)
+				p[i] = _mm256_madd_epi16(w[i], x);
+			h01 = _mm256_hadd_epi32(p[0], p[1]);
+			h23 = _mm256_hadd_epi32(p[2], p[3]);
+			h45 = _mm256_hadd_epi32(p[4], p[5]);
+			h67 = _mm256_hadd_epi32(p[6], p[7]);
+			h03 = _mm256_hadd_epi32(h01, h23);
+			h47 = _mm256_hadd_epi32(h45, h67);
+			/* Lane i of h03: key i's low half (i < 4) or high
+			 * half (i >= 4) of keys 0-3; likewise h47. */
+			s = _mm256_add_epi32(
+				_mm256_permute2x128_si256(h03, h47, 0x20),
+				_mm256_permute2x128_si256(h03, h47, 0x31));
+			_mm256_storeu_si256((__m256i *)t, s);
+			memcpy(out + r * n + c0, t, nc * sizeof(*t));
+		}
+	}
+}
+
 __attribute__((target("avx2")))
 static void gemm_s8_avx2(const int8_t *X, size_t rows, size_t k,
 			 const int8_t *W, size_t n, int32_t *out)
@@ -174,6 +216,10 @@ static void gemm_s8_avx2(const int8_t *X, size_t rows, size_t k,
 
 	if (k == 0 || n == 0)
 		return; /* k >= 1 by contract; keep the division safe */
+	if (k == 16) {
+		avx2_k16(X, rows, W, n, out);
+		return;
+	}
 	if (r > 0)
 		avx2_rows(X, 0, r, k, W, n, out, 4, 2);
 	if (rows - r >= 2) {

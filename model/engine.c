@@ -52,7 +52,6 @@ static void rq8_rows(const struct btz_engine *e, const int32_t *acc,
 		e->k->rq8(acc + r * n, n, mul, shift, out + r * ostride);
 }
 
-
 /* Key or value rows of head g of a window: [W][dh], contiguous, so a
  * head's scores are one kernel product. */
 static int8_t *cache_head(const struct btz_engine *e, int8_t *base,

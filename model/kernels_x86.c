@@ -396,6 +396,42 @@ static const struct btz_kernels kernels_avx2 = {
 #define VNNI_TARGET "avx512f,avx512bw,avx512vnni"
 #define VNNI_FN static inline __attribute__((always_inline, target(VNNI_TARGET)))
 
+/* rshift(a·m, shift) for 16 int32 lanes, as 64-bit products of the even
+ * lanes (ev) and of the odd ones (od). */
+VNNI_FN void mul_rshift16(__m512i a, __m512i m, __m512i round, __m128i cnt,
+			  __m512i *ev, __m512i *od)
+{
+	*ev = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, m), round),
+			       cnt);
+	*od = _mm512_sra_epi64(
+		_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32),
+						  _mm512_srli_epi64(m, 32)),
+				 round),
+		cnt);
+}
+
+/* The even and odd 64-bit lanes, each within int32, as 16 int32 lanes. */
+VNNI_FN __m512i merge16(__m512i ev, __m512i od)
+{
+	return _mm512_or_si512(_mm512_and_si512(ev, _mm512_set1_epi64(0xffffffff)),
+			       _mm512_slli_epi64(od, 32));
+}
+
+/* The 4 x 4 transpose of the dwords of each 128-bit lane position
+ * across the lanes: element 4q + L of the result is element 4L + q. */
+VNNI_FN __m512i dword_transpose(void)
+{
+	return _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8,
+				4, 0);
+}
+
+/* The byte mask that loads `have` (at most 4 counted) rows of 16 bytes:
+ * rows past the data read as zeros and touch no memory. */
+VNNI_FN __mmask64 rows16_mask(size_t have)
+{
+	return have >= 4 ? ~(__mmask64)0 : ((__mmask64)1 << (16 * have)) - 1;
+}
+
 /* Lane i of the result = the sum of the 16 lanes of a[i]. */
 VNNI_FN __m512i vnni_reduce16(const __m512i a[16])
 {
@@ -712,8 +748,7 @@ VNNI_FN void vnni_k16(const int8_t *X, size_t rows, const int8_t *W,
 		      size_t n, int32_t *out)
 {
 	const __m512i flip = _mm512_set1_epi8(-128);
-	const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2,
-					       13, 9, 5, 1, 12, 8, 4, 0);
+	const __m512i order = dword_transpose();
 	int32_t xs[64];
 
 	for (size_t r0 = 0; r0 < rows; r0 += 64) {
@@ -731,14 +766,10 @@ VNNI_FN void vnni_k16(const int8_t *X, size_t rows, const int8_t *W,
 			size_t nc = n - c0 < 16 ? n - c0 : 16;
 			__m512i a[4], t[4], u[4];
 
-			for (size_t j = 0; j < 4; j++) {
-				size_t have = nc > 4 * j ? nc - 4 * j : 0;
-				__mmask64 m = have >= 4 ? ~(__mmask64)0 :
-					      ((__mmask64)1 << (16 * have)) - 1;
-
+			for (size_t j = 0; j < 4; j++)
 				a[j] = _mm512_maskz_loadu_epi8(
-					m, W + (c0 + 4 * j) * 16);
-			}
+					rows16_mask(nc > 4 * j ? nc - 4 * j : 0),
+					W + (c0 + 4 * j) * 16);
 			t[0] = _mm512_unpacklo_epi32(a[0], a[1]);
 			t[1] = _mm512_unpackhi_epi32(a[0], a[1]);
 			t[2] = _mm512_unpacklo_epi32(a[2], a[3]);
@@ -859,8 +890,7 @@ static void wsum_avx512vnni(const uint16_t *e, size_t estride, size_t nrows,
 		wsum_avx2(e, estride, nrows, V, stride, n, dh, part);
 		return;
 	}
-	const __m512i tr = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13,
-					    9, 5, 1, 12, 8, 4, 0);
+	const __m512i tr = dword_transpose();
 	const __m512i bytes = _mm512_broadcast_i32x4(_mm_setr_epi8(
 		0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
 	/* A row's 16 weights to dwords: el of positions 0-3, eh 0-3, el
@@ -878,17 +908,13 @@ static void wsum_avx512vnni(const uint16_t *e, size_t estride, size_t nrows,
 		size_t j0 = 16 * bk, m = n - j0 < 16 ? n - j0 : 16;
 		__m512i t[4], a[4];
 
-		for (size_t g = 0; g < 4; g++) {
-			size_t have = m > 4 * g ? m - 4 * g : 0;
-			__mmask64 mg = have >= 4 ? ~(__mmask64)0 :
-				       ((__mmask64)1 << (16 * have)) - 1;
-
+		for (size_t g = 0; g < 4; g++)
 			t[g] = _mm512_shuffle_epi8(
 				_mm512_permutexvar_epi32(
 					tr, _mm512_maskz_loadu_epi8(
-						    mg, V + (j0 + 4 * g) * 16)),
+						    rows16_mask(m > 4 * g ? m - 4 * g : 0),
+						    V + (j0 + 4 * g) * 16)),
 				bytes);
-		}
 		a[0] = _mm512_shuffle_i32x4(t[0], t[1], 0x44);
 		a[1] = _mm512_shuffle_i32x4(t[0], t[1], 0xee);
 		a[2] = _mm512_shuffle_i32x4(t[2], t[3], 0x44);
@@ -952,13 +978,21 @@ VNNI_FN uint64_t weights_sum(__m512i zsum, size_t steps)
 			  (int64_t)steps * 32 * 32768);
 }
 
+/* Attention weights, 32 positions a step: the index as in rq8 (64-bit
+ * products on even and odd lanes, rounding shift), clamped at 255, but
+ * the table lookup without gathers: its 256 entries sit in eight
+ * registers, and four two-register word permutes (64 entries each) plus a
+ * choice by the index's top two bits read 32 entries at once. The sum runs
+ * on int32 lanes, each step adding a pair biased by -2 · 32768, within
+ * [-2^16, 2^16), emptied into 64 bits every 2^15 steps: as many as a lane
+ * holds without overflow. */
 __attribute__((target(VNNI_TARGET)))
 static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 				   int32_t mul, int32_t shift,
 				   const uint16_t *table, uint16_t *e)
 {
 	const __m512i vmx = _mm512_set1_epi32(mx);
-	const __m512i vmul = _mm512_set1_epi64(mul);
+	const __m512i vmul = _mm512_set1_epi32(mul);
 	const __m512i round = _mm512_set1_epi64(
 		shift ? (int64_t)1 << (shift - 1) : 0);
 	const __m128i cnt = _mm_cvtsi32_si128(shift);
@@ -975,17 +1009,15 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 		__m512i idx[2];
 
 		for (int h = 0; h < 2; h++) {
-			__m512i d = _mm512_sub_epi32(
-				vmx, _mm512_loadu_si512(s + j + 16 * h));
-			__m512i ev = _mm512_mul_epu32(d, vmul);
-			__m512i od = _mm512_mul_epu32(_mm512_srli_epi64(d, 32),
-						      vmul);
+			__m512i ev, od;
 
-			ev = _mm512_min_epu64(_mm512_srl_epi64(
-				_mm512_add_epi64(ev, round), cnt), top);
-			od = _mm512_min_epu64(_mm512_srl_epi64(
-				_mm512_add_epi64(od, round), cnt), top);
-			idx[h] = _mm512_or_si512(ev, _mm512_slli_epi64(od, 32));
+			/* Both factors non-negative: the signed products
+			 * and shifts are the unsigned ones. */
+			mul_rshift16(_mm512_sub_epi32(
+					     vmx, _mm512_loadu_si512(s + j + 16 * h)),
+				     vmul, round, cnt, &ev, &od);
+			idx[h] = merge16(_mm512_min_epi64(ev, top),
+					 _mm512_min_epi64(od, top));
 		}
 		__m512i x = _mm512_inserti64x4(
 			_mm512_castsi256_si512(_mm512_cvtepi32_epi16(idx[0])),
@@ -1040,27 +1072,6 @@ static int32_t max_s32_avx512(const int32_t *s, size_t n)
 				    (__mmask16)((1u << k) - 1), s + j));
 	}
 	return _mm512_reduce_max_epi32(_mm512_max_epi32(m0, m1));
-}
-
-/* rshift(a·m, shift) for 16 int32 lanes, as 64-bit products of the even
- * lanes (ev) and of the odd ones (od). */
-VNNI_FN void mul_rshift16(__m512i a, __m512i m, __m512i round, __m128i cnt,
-			  __m512i *ev, __m512i *od)
-{
-	*ev = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, m), round),
-			       cnt);
-	*od = _mm512_sra_epi64(
-		_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32),
-						  _mm512_srli_epi64(m, 32)),
-				 round),
-		cnt);
-}
-
-/* The even and odd 64-bit lanes, each within int32, as 16 int32 lanes. */
-VNNI_FN __m512i merge16(__m512i ev, __m512i od)
-{
-	return _mm512_or_si512(_mm512_and_si512(ev, _mm512_set1_epi64(0xffffffff)),
-			       _mm512_slli_epi64(od, 32));
 }
 
 /* Requantization, 16 values a step: the products on 64-bit lanes (even

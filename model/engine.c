@@ -30,7 +30,7 @@ struct btz_engine {
 	int8_t *kvrow;        /* [kvd] one row's keys or values */
 	int8_t *x, *q, *o, *x1, *a, *u, *h;
 	int32_t *acc, *r;
-	int32_t *mh;     /* [F] a layer's SwiGLU multiplier, for rq8 */
+	int32_t *mh;     /* [L][F] each layer's SwiGLU multiplier, for rq8 */
 	int8_t *qh;      /* [max_rows][dh]: one head's queries, contiguous */
 	int32_t *sblk;   /* [ATT_BLOCK][W] scores of a block of rows or heads */
 	uint16_t exp_att[264]; /* the model's table, padded for kernels */
@@ -350,9 +350,7 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		 * column. */
 		for (size_t i = 0; i < nrows * F; i++)
 			e->acc[i] = (int32_t)m->silu[e->a[i] + 128] * e->u[i];
-		for (size_t c = 0; c < F; c++)
-			e->mh[c] = ly->mh;
-		rq8_rows(e, e->acc, nrows, F, e->mh, ly->sh, e->h, F);
+		rq8_rows(e, e->acc, nrows, F, e->mh + l * F, ly->sh, e->h, F);
 		GEMM(e, pi + 6, e->h, nrows, F, ly->w2, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			e->k->residual(e->x1 + r * d, e->acc + r * d, d,
@@ -499,7 +497,10 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	e->h = xcalloc(cr, F, &ok);
 	e->acc = xcalloc(cr, e->wide * sizeof(int32_t), &ok);
 	e->r = xcalloc(d, sizeof(int32_t), &ok);
-	e->mh = xcalloc(F, sizeof(int32_t), &ok);
+	e->mh = xcalloc(m->hp.layers * F, sizeof(int32_t), &ok);
+	for (size_t l = 0; ok && l < m->hp.layers; l++)
+		for (size_t c = 0; c < F; c++)
+			e->mh[l * F + c] = m->layers[l].mh;
 	e->qh = xcalloc(cr, m->dh, &ok);
 	e->kvrow = xcalloc(1, e->kvd, &ok);
 	e->sblk = xcalloc(e->gpu ? 1 : (size_t)ATT_BLOCK * W, sizeof(int32_t),

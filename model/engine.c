@@ -26,7 +26,9 @@ struct btz_engine {
 	struct btz_engine_prof *prof;
 	size_t nwin, max_rows;
 	size_t qd, kvd, wide; /* H*dh, Hkv*dh, widest row of acc */
-	int8_t *kc, *vc;      /* [L][nwin][Hkv][W][dh]: a head's rows together */
+	int8_t *kc, *vc;      /* [L][nwin][Hkv][hsz]: a head's rows together */
+	size_t hsz;           /* bytes of a head's keys (or values) */
+	int blk16;            /* the caches in kernels.h's blocked layout */
 	int8_t *kvrow;        /* [kvd] one row's keys or values */
 	int8_t *x, *q, *o, *x1, *a, *u, *h;
 	int32_t *acc, *r;
@@ -53,14 +55,13 @@ static void rq8_rows(const struct btz_engine *e, const int32_t *acc,
 }
 
 /* Key or value rows of head g of a window: [W][dh], contiguous, so a
- * head's scores are one kernel product. */
+ * head's scores are one kernel product (blocked when e->blk16). */
 static int8_t *cache_head(const struct btz_engine *e, int8_t *base,
 			  size_t layer, size_t win, size_t g)
 {
 	const struct btz_model *m = e->m;
 
-	return base + ((layer * e->nwin + win) * m->hp.kv_heads + g) *
-			      m->hp.context * m->dh;
+	return base + ((layer * e->nwin + win) * m->hp.kv_heads + g) * e->hsz;
 }
 
 /* Stores one row's keys (or values) at position pos of each head. */
@@ -69,9 +70,46 @@ static void cache_put(const struct btz_engine *e, int8_t *base,
 {
 	size_t dh = e->m->dh;
 
-	for (size_t g = 0; g < e->m->hp.kv_heads; g++)
-		memcpy(cache_head(e, base, layer, win, g) + pos * dh,
-		       row + g * dh, dh);
+	for (size_t g = 0; g < e->m->hp.kv_heads; g++) {
+		int8_t *h = cache_head(e, base, layer, win, g);
+
+		if (!e->blk16)
+			memcpy(h + pos * dh, row + g * dh, dh);
+		else if (base == e->kc)
+			btz_kv16_put_key(h, pos, row + g * dh);
+		else
+			btz_kv16_put_value(h, pos, row + g * dh);
+	}
+}
+
+/* Asks for the keys and values that window w's row at position p will
+ * read, while the row before it attends: unpacking sweeps every window's
+ * caches at each step, megabytes that no cache level keeps, and the
+ * hardware prefetchers start each window's short runs cold. */
+static void prefetch_kv(const struct btz_engine *e, size_t layer, size_t w,
+			size_t p)
+{
+	size_t bytes = (p + 1) * e->m->dh;
+
+	for (size_t g = 0; g < e->m->hp.kv_heads; g++) {
+		const int8_t *K = cache_head(e, e->kc, layer, w, g);
+		const int8_t *V = cache_head(e, e->vc, layer, w, g);
+
+		for (size_t b = 0; b < bytes; b += 64) {
+			__builtin_prefetch(K + b, 0, 2);
+			__builtin_prefetch(V + b, 0, 2);
+		}
+	}
+}
+
+/* Scores of rows queries (dh each) against a head's keys 0..n-1. */
+static void scores(const struct btz_engine *e, const int8_t *q, size_t rows,
+		   const int8_t *K, size_t n, int32_t *out)
+{
+	if (e->blk16)
+		e->k->scores16(q, rows, K, n, out);
+	else
+		e->k->gemm_s8(q, rows, e->m->dh, K, n, out);
 }
 
 static uint64_t now_ns(void)
@@ -133,8 +171,12 @@ static void attend_rows(struct btz_engine *e, const struct btz_layer *ly,
 		size_t n = ncol - j0 < 256 ? ncol - j0 : 256;
 
 		memset(e->part, 0, nrows * dh * sizeof(*e->part));
-		e->k->wsum(e->e + j0, ncol, nrows, V + j0 * dh, dh, n, dh,
-			   e->part);
+		if (e->blk16)
+			e->k->wsum16(e->e + j0, ncol, nrows, V + j0 * dh, n,
+				     e->part);
+		else
+			e->k->wsum(e->e + j0, ncol, nrows, V + j0 * dh, dh, n,
+				   dh, e->part);
 		for (size_t i = 0; i < nrows * dh; i++)
 			e->num[i] += e->part[i];
 	}
@@ -168,7 +210,7 @@ static void attend(struct btz_engine *e, size_t layer,
 
 			if (nh > ATT_BLOCK)
 				nh = ATT_BLOCK;
-			e->k->gemm_s8(q + h0 * dh, nh, dh, K, p + 1, e->sblk);
+			scores(e, q + h0 * dh, nh, K, p + 1, e->sblk);
 			attend_rows(e, ly, e->sblk, nh, p + 1, 0, V,
 				    o + h0 * dh, dh);
 		}
@@ -198,8 +240,7 @@ static void attend_block(struct btz_engine *e, size_t layer,
 							   : r0 + ATT_BLOCK;
 			size_t ncol = p0 + r1;
 
-			e->k->gemm_s8(e->qh + r0 * dh, r1 - r0, dh, K, ncol,
-				      e->sblk);
+			scores(e, e->qh + r0 * dh, r1 - r0, K, ncol, e->sblk);
 			attend_rows(e, ly, e->sblk, r1 - r0, p0 + r0 + 1, 1, V,
 				    e->o + r0 * e->qd + h * dh, e->qd);
 		}
@@ -328,9 +369,13 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		if (consecutive(nrows, win, pos))
 			attend_block(e, l, ly, nrows, win[0], pos[0]);
 		else
-			for (size_t r = 0; r < nrows; r++)
+			for (size_t r = 0; r < nrows; r++) {
+				if (r + 1 < nrows)
+					prefetch_kv(e, l, win[r + 1],
+						    pos[r + 1]);
 				attend(e, l, ly, e->q + r * e->qd, win[r],
 				       pos[r], e->o + r * e->qd);
+			}
 		if (e->prof)
 			e->prof->attn_ns += now_ns() - t_attn;
 		GEMM(e, pi + 3, e->o, nrows, e->qd, ly->wo, d, e->acc);
@@ -483,7 +528,11 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 		e->wide = e->qd;
 	if (e->wide < 256)
 		e->wide = 256;
-	cache = btz_model_kv_bytes(m) / 2;
+	/* The blocked layout where the kernels have it: kernels.h. */
+	e->blk16 = m->dh == 16 && e->k->scores16 != NULL &&
+		   e->k->wsum16 != NULL;
+	e->hsz = e->blk16 ? (W + 15) / 16 * 256 : W * (size_t)m->dh;
+	cache = (size_t)m->hp.layers * m->hp.kv_heads * e->hsz;
 	if (cw != 0 && cache > SIZE_MAX / 2 / cw)
 		ok = 0;
 	e->kc = xcalloc(cw, cache, &ok);

@@ -37,6 +37,52 @@ void btz_wsum_scalar(const uint16_t *e, size_t estride, size_t nrows,
 		}
 }
 
+void btz_kv16_put_key(int8_t *K, size_t pos, const int8_t *k)
+{
+	uint8_t *b = (uint8_t *)K + pos / 16 * 256 + 4 * (pos % 16);
+
+	for (size_t c = 0; c < 16; c++)
+		b[64 * (c / 4) + c % 4] = (uint8_t)(k[c] + 128);
+}
+
+void btz_kv16_put_value(int8_t *V, size_t pos, const int8_t *v)
+{
+	int8_t *b = V + pos / 4 * 64 + pos % 4;
+
+	for (size_t c = 0; c < 16; c++)
+		b[4 * c] = v[c];
+}
+
+void btz_scores16_scalar(const int8_t *q, size_t rows, const int8_t *K,
+			 size_t n, int32_t *out)
+{
+	const uint8_t *u = (const uint8_t *)K;
+
+	for (size_t r = 0; r < rows; r++)
+		for (size_t j = 0; j < n; j++) {
+			const uint8_t *b = u + j / 16 * 256 + 4 * (j % 16);
+			int32_t s = 0;
+
+			for (size_t c = 0; c < 16; c++)
+				s += q[r * 16 + c] *
+				     ((int32_t)b[64 * (c / 4) + c % 4] - 128);
+			out[r * n + j] = s;
+		}
+}
+
+void btz_wsum16_scalar(const uint16_t *e, size_t estride, size_t nrows,
+		       const int8_t *V, size_t n, int32_t *part)
+{
+	for (size_t i = 0; i < nrows; i++)
+		for (size_t j = 0; j < n; j++) {
+			const int8_t *b = V + j / 4 * 64 + j % 4;
+			int32_t ej = (int32_t)e[i * estride + j];
+
+			for (size_t c = 0; c < 16; c++)
+				part[i * 16 + c] += ej * b[4 * c];
+		}
+}
+
 uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 				int32_t mul, int32_t shift,
 				const uint16_t *table, uint16_t *e)

@@ -38,6 +38,16 @@ struct btz_kernels {
 	uint64_t (*att_weights)(const int32_t *s, size_t n, int32_t mx,
 				int32_t mul, int32_t shift,
 				const uint16_t *table, uint16_t *e);
+	/* Optional (both NULL where a table has none): attention for a head
+	 * width of 16 on the blocked caches below, which the engine then
+	 * keeps instead of rows of 16. scores16 is gemm_s8 with k = 16 of
+	 * rows queries against keys 0..n-1 of K; wsum16 is wsum with dh =
+	 * stride = 16 against values j0..j0+n-1 of V at V + 16·j0, j0 a
+	 * multiple of 4, n <= 256. */
+	void (*scores16)(const int8_t *q, size_t rows, const int8_t *K,
+			 size_t n, int32_t *out);
+	void (*wsum16)(const uint16_t *e, size_t estride, size_t nrows,
+		       const int8_t *V, size_t n, int32_t *part);
 	/* The largest of s[0..n), n >= 1: each attention row's maximum
 	 * score, before its weights. */
 	int32_t (*max_s32)(const int32_t *s, size_t n);
@@ -57,6 +67,20 @@ struct btz_kernels {
 	void (*rq8)(const int32_t *acc, size_t n, const int32_t *mul,
 		    int32_t shift, int8_t *out);
 };
+
+/* The blocked key and value caches of a head width of 16: the layouts
+ * vpdpbusd reads without rearranging. Keys in blocks of 16 positions,
+ * 256 bytes: key j's bytes 4g..4g+3, each + 128 (the unsigned side), at
+ * 64g + 4(j mod 16) of block j / 16. Values in blocks of 4 positions, 64
+ * bytes: value j's byte c at 4c + (j mod 4) of block j / 4. A head of W
+ * positions takes 16·W rounded up to 256 bytes of each. */
+void btz_kv16_put_key(int8_t *K, size_t pos, const int8_t *k);
+void btz_kv16_put_value(int8_t *V, size_t pos, const int8_t *v);
+/* The specification of scores16 and wsum16 on those layouts. */
+void btz_scores16_scalar(const int8_t *q, size_t rows, const int8_t *K,
+			 size_t n, int32_t *out);
+void btz_wsum16_scalar(const uint16_t *e, size_t estride, size_t nrows,
+		       const int8_t *V, size_t n, int32_t *part);
 
 extern const struct btz_kernels btz_kernels_scalar;
 void btz_wsum_scalar(const uint16_t *e, size_t estride, size_t nrows,

@@ -733,6 +733,30 @@ VNNI_FN int vnni_packed(const int8_t *X, size_t rows, size_t k,
 	return 1;
 }
 
+/* xs[r] = f · Σ of row r's 16 bytes, r < nr: the correction of a product
+ * whose other side is unsigned (+ 128). */
+static void sums16(const int8_t *x, size_t nr, int32_t f, int32_t *xs)
+{
+	for (size_t r = 0; r < nr; r++) {
+		int32_t s = 0;
+
+		for (int c = 0; c < 16; c++)
+			s += x[r * 16 + c];
+		xs[r] = f * s;
+	}
+}
+
+/* acc plus, in element i, the product of the 16 bytes x with the key
+ * whose bytes 4g..4g+3 are element i of u[g] (unsigned). */
+VNNI_FN __m512i dot16(__m512i acc, const __m512i u[4], const int8_t *x)
+{
+#pragma GCC unroll 4
+	for (int g = 0; g < 4; g++)
+		acc = _mm512_dpbusd_epi32(acc, u[g],
+					  _mm512_set1_epi32(load4(x + 4 * g, 4)));
+	return acc;
+}
+
 /* k = 16, the head width of every model we ship: attention scores, a few
  * query rows against up to a window of key rows, a new key matrix at
  * every call, so nothing can be packed ahead. The generic tiles waste
@@ -755,13 +779,7 @@ VNNI_FN void vnni_k16(const int8_t *X, size_t rows, const int8_t *W,
 		size_t nr = rows - r0 < 64 ? rows - r0 : 64;
 		const int8_t *x0 = X + r0 * 16;
 
-		for (size_t r = 0; r < nr; r++) {
-			int32_t s = 0;
-
-			for (int c = 0; c < 16; c++)
-				s += x0[r * 16 + c];
-			xs[r] = 128 * s;
-		}
+		sums16(x0, nr, 128, xs);
 		for (size_t c0 = 0; c0 < n; c0 += 16) {
 			size_t nc = n - c0 < 16 ? n - c0 : 16;
 			__m512i a[4], t[4], u[4];
@@ -783,15 +801,9 @@ VNNI_FN void vnni_k16(const int8_t *X, size_t rows, const int8_t *W,
 			u[3] = _mm512_xor_si512(
 				_mm512_unpackhi_epi64(t[1], t[3]), flip);
 			for (size_t r = 0; r < nr; r++) {
-				const int8_t *x = x0 + r * 16;
-				__m512i acc = _mm512_setzero_si512();
+				__m512i acc = dot16(_mm512_setzero_si512(), u,
+						    x0 + r * 16);
 
-#pragma GCC unroll 4
-				for (int g = 0; g < 4; g++)
-					acc = _mm512_dpbusd_epi32(
-						acc, u[g],
-						_mm512_set1_epi32(
-							load4(x + 4 * g, 4)));
 				acc = _mm512_sub_epi32(
 					_mm512_permutexvar_epi32(order, acc),
 					_mm512_set1_epi32(xs[r]));
@@ -964,6 +976,114 @@ static void wsum_avx512vnni(const uint16_t *e, size_t estride, size_t nrows,
 		_mm512_storeu_si512(part + i * 16,
 				    _mm512_add_epi32(
 					    _mm512_loadu_si512(part + i * 16), r));
+	}
+}
+
+/* scores16 on the blocked keys (kernels.h): element i of a block's vector
+ * g already holds key i's bytes 4g..4g+3, unsigned, so a query row takes
+ * four products with its own 4-byte groups broadcast and the sums come
+ * out in key order, with no transposes or permutes at all. Correction as
+ * in vnni_k16, as the accumulator's start: minus 128·Σ q. */
+__attribute__((target(VNNI_TARGET)))
+static void scores16_avx512vnni(const int8_t *q, size_t rows,
+				const int8_t *K, size_t n, int32_t *out)
+{
+	int32_t xs[64];
+
+	for (size_t r0 = 0; r0 < rows; r0 += 64) {
+		size_t nr = rows - r0 < 64 ? rows - r0 : 64;
+		const int8_t *x0 = q + r0 * 16;
+		int32_t *o0 = out + r0 * n;
+
+		sums16(x0, nr, -128, xs);
+		for (size_t j0 = 0; j0 < n; j0 += 16) {
+			const int8_t *b = K + j0 * 16;
+			__mmask16 mk = n - j0 < 16 ? (__mmask16)((1u << (n - j0)) - 1)
+						   : (__mmask16)0xffff;
+			__m512i u[4];
+
+#pragma GCC unroll 4
+			for (int g = 0; g < 4; g++)
+				u[g] = _mm512_loadu_si512(b + 64 * g);
+			for (size_t r = 0; r < nr; r++) {
+				_mm512_mask_storeu_epi32(
+					o0 + r * n + j0, mk,
+					dot16(_mm512_set1_epi32(xs[r]), u,
+					      x0 + r * 16));
+			}
+		}
+	}
+}
+
+/* wsum16 on the blocked values: lane c of a block's vector holds the 4
+ * positions' values of channel c, so 8 rows keep their 16 sums each in
+ * the lanes of two accumulators (e = 256·eh + el, both bytes unsigned,
+ * each row's bytes split out once), with no transposes or lane
+ * reductions: a block costs one load and, per row, two products with
+ * the row's 4 weight bytes broadcast. A padding position has weight 0,
+ * so blocks are read whole. */
+__attribute__((target(VNNI_TARGET)))
+static void wsum16_avx512vnni(const uint16_t *e, size_t estride,
+			      size_t nrows, const int8_t *V, size_t n,
+			      int32_t *part)
+{
+	static const uint8_t pad[256 + 32];
+	uint8_t eb[2][8][256 + 32] __attribute__((aligned(64)));
+	size_t nb = (n + 3) / 4;
+
+	for (size_t i0 = 0; i0 < nrows; i0 += 8) {
+		size_t nr = nrows - i0 < 8 ? nrows - i0 : 8;
+		const uint8_t *lo[8], *hi[8];
+		__m512i A[8], B[8];
+
+		for (size_t r = 0; r < 8; r++) {
+			const uint16_t *er = e + (i0 + r) * estride;
+
+			lo[r] = hi[r] = pad;
+			if (r >= nr)
+				continue;
+			for (size_t j0 = 0; j0 < 4 * nb; j0 += 32) {
+				__m512i x = _mm512_maskz_loadu_epi16(
+					n - j0 >= 32 ? ~(__mmask32)0
+						     : (__mmask32)((1u << (n - j0)) - 1),
+					er + j0);
+
+				_mm256_store_si256((__m256i *)(eb[0][r] + j0),
+						   _mm512_cvtepi16_epi8(x));
+				_mm256_store_si256(
+					(__m256i *)(eb[1][r] + j0),
+					_mm512_cvtepi16_epi8(
+						_mm512_srli_epi16(x, 8)));
+			}
+			lo[r] = eb[0][r];
+			hi[r] = eb[1][r];
+		}
+#pragma GCC unroll 8
+		for (int r = 0; r < 8; r++)
+			A[r] = B[r] = _mm512_setzero_si512();
+		for (size_t b = 0; b < nb; b++) {
+			__m512i v = _mm512_loadu_si512(V + 64 * b);
+
+#pragma GCC unroll 8
+			for (int r = 0; r < 8; r++) {
+				A[r] = _mm512_dpbusd_epi32(
+					A[r],
+					_mm512_set1_epi32(load4((const int8_t *)hi[r] + 4 * b, 4)),
+					v);
+				B[r] = _mm512_dpbusd_epi32(
+					B[r],
+					_mm512_set1_epi32(load4((const int8_t *)lo[r] + 4 * b, 4)),
+					v);
+			}
+		}
+		for (size_t r = 0; r < nr; r++) {
+			int32_t *p = part + (i0 + r) * 16;
+			__m512i t = _mm512_add_epi32(_mm512_slli_epi32(A[r], 8),
+						     B[r]);
+
+			_mm512_storeu_si512(
+				p, _mm512_add_epi32(_mm512_loadu_si512(p), t));
+		}
 	}
 }
 
@@ -1250,6 +1370,8 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.pack_w = pack_w_avx512vnni,
 	.gemm_packed = gemm_packed_avx512vnni,
 	.wsum = wsum_avx512vnni,
+	.scores16 = scores16_avx512vnni,
+	.wsum16 = wsum16_avx512vnni,
 	.att_weights = att_weights_avx512,
 	.max_s32 = max_s32_avx512,
 	.layer_norm = layer_norm_avx512,

@@ -183,6 +183,109 @@ static void wsums(void)
 	free(v);
 }
 
+static void blocked_check(const char *what, const char *name, size_t rows,
+			  size_t n, const int32_t *want, const int32_t *got,
+			  size_t len)
+{
+	ncases++;
+	if (memcmp(want, got, len * sizeof(int32_t))) {
+		fprintf(stderr, "%s %s rows=%zu n=%zu differs\n", name, what,
+			rows, n);
+		failures++;
+	}
+}
+
+/* The blocked caches of a head width of 16: first that the scalar
+ * specification on them gives what gemm_s8 and wsum give on plain rows
+ * (the layout is what kernels.h says), then that every table's kernels
+ * give the specification's integers. The blocks start full of noise, as
+ * reused caches are, and the weights past n are noise too: neither may
+ * reach a result. Random and extreme keys, values (+-127) and weights
+ * (65535); every n up to a window of 1024 keys, and value sums of up to
+ * 256 positions from every 4th one; 1, 3, 8, 9 and 64 rows. */
+static void blocked16(void)
+{
+	static const size_t rowss[] = { 1, 3, 8, 9, 64 };
+	enum { W = 1024 };
+	int8_t *k = xmalloc(W * 16), *v = xmalloc(W * 16);
+	int8_t *kb = xmalloc(W * 16), *vb = xmalloc(W * 16);
+	int8_t *q = xmalloc(64 * 16);
+	uint16_t *e = xmalloc(64 * 300 * sizeof(*e));
+	int32_t *want = xmalloc(64 * W * sizeof(int32_t));
+	int32_t *got = xmalloc(64 * W * sizeof(int32_t));
+
+	for (size_t ri = 0; ri < sizeof(rowss) / sizeof(rowss[0]); ri++)
+		for (size_t n = 1; n <= W; n += n < 40 ? 1 : 29) {
+			size_t rows = rowss[ri], es = 256 + n % 7;
+			int extreme = n % 5 == 0 ? 1 : n % 5 == 1 ? 2 : 0;
+
+			for (size_t j = 0; j < W * 16; j++) {
+				kb[j] = (int8_t)rnd();
+				vb[j] = (int8_t)rnd();
+			}
+			for (size_t j = 0; j < n * 16; j++) {
+				k[j] = extreme ? (int8_t)(extreme == 1 || j & 1 ? 127 : -127)
+					       : (int8_t)(rnd() % 255 - 127);
+				v[j] = extreme ? (int8_t)(extreme == 1 || j & 2 ? -127 : 127)
+					       : (int8_t)(rnd() % 255 - 127);
+			}
+			for (size_t j = 0; j < n; j++) {
+				btz_kv16_put_key(kb, j, k + j * 16);
+				btz_kv16_put_value(vb, j, v + j * 16);
+			}
+			for (size_t j = 0; j < rows * 16; j++)
+				q[j] = extreme ? (int8_t)(j & 1 ? -127 : 127)
+					       : (int8_t)(rnd() % 255 - 127);
+			for (size_t j = 0; j < 64 * 300; j++)
+				e[j] = extreme ? 65535 : (uint16_t)rnd();
+
+			btz_kernels_scalar.gemm_s8(q, rows, 16, k, n, want);
+			btz_scores16_scalar(q, rows, kb, n, got);
+			blocked_check("scores16 spec", "scalar", rows, n, want,
+				      got, rows * n);
+			for (size_t t = 0; t < ntested; t++) {
+				if (tested[t]->scores16 == NULL)
+					continue;
+				memset(got, 0x5a, rows * n * sizeof(int32_t));
+				tested[t]->scores16(q, rows, kb, n, got);
+				blocked_check("scores16", tested[t]->name, rows,
+					      n, want, got, rows * n);
+			}
+
+			/* Value sums of the last up to 256 positions before
+			 * n, from a multiple of 4. */
+			size_t j0 = n > 256 ? (n - 256 + 3) / 4 * 4 : 0;
+			size_t m = n - j0;
+
+			for (size_t c = 0; c < rows * 16; c++)
+				want[c] = (int32_t)(c * 7) - 50;
+			memcpy(got, want, rows * 16 * sizeof(int32_t));
+			btz_wsum_scalar(e, es, rows, v + j0 * 16, 16, m, 16,
+					want);
+			btz_wsum16_scalar(e, es, rows, vb + j0 * 16, m, got);
+			blocked_check("wsum16 spec", "scalar", rows, m, want,
+				      got, rows * 16);
+			for (size_t t = 0; t < ntested; t++) {
+				if (tested[t]->wsum16 == NULL)
+					continue;
+				for (size_t c = 0; c < rows * 16; c++)
+					got[c] = (int32_t)(c * 7) - 50;
+				tested[t]->wsum16(e, es, rows, vb + j0 * 16, m,
+						  got);
+				blocked_check("wsum16", tested[t]->name, rows,
+					      m, want, got, rows * 16);
+			}
+		}
+	free(k);
+	free(v);
+	free(kb);
+	free(vb);
+	free(q);
+	free(e);
+	free(want);
+	free(got);
+}
+
 /* att_weights(sc, n, mx, 1, 0): the index is mx - s. */
 static void weights_case(const struct btz_kernels *t, const int32_t *sc,
 			 size_t n, int32_t mx, const uint16_t *table,
@@ -501,6 +604,7 @@ int main(void)
 		}
 
 	wsums();
+	blocked16();
 	maxima();
 	norms();
 	requant();

@@ -393,8 +393,7 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		 * is exact in int32 (|silu| <= 2^15, |u| <= 127), and then
 		 * rshift(silu(a)·u·mh, sh) clamped is rq8 with mh for every
 		 * column. */
-		for (size_t i = 0; i < nrows * F; i++)
-			e->acc[i] = (int32_t)m->silu[e->a[i] + 128] * e->u[i];
+		e->k->silu_mul(e->a, e->u, nrows * F, m->silu, e->acc);
 		rq8_rows(e, e->acc, nrows, F, e->mh + l * F, ly->sh, e->h, F);
 		GEMM(e, pi + 6, e->h, nrows, F, ly->w2, d, e->acc);
 		for (size_t r = 0; r < nrows; r++) {

@@ -83,6 +83,13 @@ void btz_wsum16_scalar(const uint16_t *e, size_t estride, size_t nrows,
 		}
 }
 
+void btz_silu_mul_scalar(const int8_t *a, const int8_t *u, size_t n,
+			 const int16_t *silu, int32_t *acc)
+{
+	for (size_t i = 0; i < n; i++)
+		acc[i] = (int32_t)silu[a[i] + 128] * u[i];
+}
+
 uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 				int32_t mul, int32_t shift,
 				const uint16_t *table, uint16_t *e)
@@ -133,6 +140,7 @@ const struct btz_kernels btz_kernels_scalar = {
 	.wsum = btz_wsum_scalar,
 	.att_weights = btz_att_weights_scalar,
 	.max_s32 = btz_max_s32_scalar,
+	.silu_mul = btz_silu_mul_scalar,
 	.layer_norm = btz_layer_norm_scalar,
 	.residual = btz_residual_scalar,
 	.rq8 = btz_rq8_scalar,

@@ -48,6 +48,10 @@ struct btz_kernels {
 			 size_t n, int32_t *out);
 	void (*wsum16)(const uint16_t *e, size_t estride, size_t nrows,
 		       const int8_t *V, size_t n, int32_t *part);
+	/* acc[i] = silu[a[i] + 128] · u[i] for i < n: SwiGLU's product
+	 * before its requantization, exact in int32 (|silu| <= 2^15). */
+	void (*silu_mul)(const int8_t *a, const int8_t *u, size_t n,
+			 const int16_t *silu, int32_t *acc);
 	/* The largest of s[0..n), n >= 1: each attention row's maximum
 	 * score, before its weights. */
 	int32_t (*max_s32)(const int32_t *s, size_t n);
@@ -92,6 +96,8 @@ uint64_t btz_att_weights_scalar(const int32_t *s, size_t n, int32_t mx,
 void btz_rq8_scalar(const int32_t *acc, size_t n, const int32_t *mul,
 		    int32_t shift, int8_t *out);
 int32_t btz_max_s32_scalar(const int32_t *s, size_t n);
+void btz_silu_mul_scalar(const int8_t *a, const int8_t *u, size_t n,
+			 const int16_t *silu, int32_t *acc);
 void btz_residual_scalar(const int8_t *x, const int32_t *acc, size_t n,
 			 int32_t rx, const int32_t *mul, int32_t shift,
 			 int32_t *r);

@@ -366,6 +366,7 @@ static const struct btz_kernels kernels_avx2 = {
 	.wsum = wsum_avx2,
 	.att_weights = att_weights_avx2,
 	.max_s32 = max_s32_avx2,
+	.silu_mul = btz_silu_mul_scalar,
 	.layer_norm = btz_layer_norm_scalar,
 	.residual = btz_residual_scalar,
 	.rq8 = btz_rq8_scalar,
@@ -1098,6 +1099,59 @@ VNNI_FN uint64_t weights_sum(__m512i zsum, size_t steps)
 			  (int64_t)steps * 32 * 32768);
 }
 
+/* t[x] for 32 word indices x < 256 of a 256-entry word table held in
+ * t[0..7]: four two-register word permutes (64 entries each), chosen by
+ * each index's top two bits; no gathers. */
+VNNI_FN __m512i lookup256(const __m512i t[8], __m512i x)
+{
+	__m512i q = _mm512_srli_epi16(x, 6);
+	__m512i w = _mm512_permutex2var_epi16(t[0], x, t[1]);
+
+	w = _mm512_mask_mov_epi16(
+		w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(1)),
+		_mm512_permutex2var_epi16(t[2], x, t[3]));
+	w = _mm512_mask_mov_epi16(
+		w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(2)),
+		_mm512_permutex2var_epi16(t[4], x, t[5]));
+	return _mm512_mask_mov_epi16(
+		w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(3)),
+		_mm512_permutex2var_epi16(t[6], x, t[7]));
+}
+
+/* SwiGLU's product, 32 values a step: silu(a) by lookup256, times u as
+ * int32 (16 lanes at a time). */
+__attribute__((target(VNNI_TARGET)))
+static void silu_mul_avx512(const int8_t *a, const int8_t *u, size_t n,
+			    const int16_t *silu, int32_t *acc)
+{
+	__m512i t[8];
+
+	for (int i = 0; i < 8; i++)
+		t[i] = _mm512_loadu_si512(silu + 32 * i);
+	for (size_t j = 0; j < n; j += 32) {
+		__mmask32 m = n - j >= 32 ? ~(__mmask32)0
+					  : (__mmask32)((1u << (n - j)) - 1);
+		__m512i x = _mm512_add_epi16(
+			_mm512_cvtepi8_epi16(_mm512_castsi512_si256(
+				_mm512_maskz_loadu_epi8(m, a + j))),
+			_mm512_set1_epi16(128));
+		__m512i w = lookup256(t, x);
+		__m512i v = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(
+			_mm512_maskz_loadu_epi8(m, u + j)));
+
+		for (int h = 0; h < 2; h++) {
+			__m512i p = _mm512_mullo_epi32(
+				_mm512_cvtepi16_epi32(h ? _mm512_extracti64x4_epi64(w, 1)
+							: _mm512_castsi512_si256(w)),
+				_mm512_cvtepi16_epi32(h ? _mm512_extracti64x4_epi64(v, 1)
+							: _mm512_castsi512_si256(v)));
+
+			_mm512_mask_storeu_epi32(acc + j + 16 * h,
+						 (__mmask16)(m >> (16 * h)), p);
+		}
+	}
+}
+
 /* Attention weights, 32 positions a step: the index as in rq8 (64-bit
  * products on even and odd lanes, rounding shift), clamped at 255, but
  * the table lookup without gathers: its 256 entries sit in eight
@@ -1142,18 +1196,8 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 		__m512i x = _mm512_inserti64x4(
 			_mm512_castsi256_si512(_mm512_cvtepi32_epi16(idx[0])),
 			_mm512_cvtepi32_epi16(idx[1]), 1);
-		__m512i q = _mm512_srli_epi16(x, 6);
-		__m512i w = _mm512_permutex2var_epi16(t[0], x, t[1]);
+		__m512i w = lookup256(t, x);
 
-		w = _mm512_mask_mov_epi16(
-			w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(1)),
-			_mm512_permutex2var_epi16(t[2], x, t[3]));
-		w = _mm512_mask_mov_epi16(
-			w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(2)),
-			_mm512_permutex2var_epi16(t[4], x, t[5]));
-		w = _mm512_mask_mov_epi16(
-			w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(3)),
-			_mm512_permutex2var_epi16(t[6], x, t[7]));
 		_mm512_storeu_si512(e + j, w);
 		/* Pairs of (w - 32768) as int32; the bias is added back. */
 		zsum = _mm512_add_epi32(
@@ -1372,6 +1416,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.wsum = wsum_avx512vnni,
 	.scores16 = scores16_avx512vnni,
 	.wsum16 = wsum16_avx512vnni,
+	.silu_mul = silu_mul_avx512,
 	.att_weights = att_weights_avx512,
 	.max_s32 = max_s32_avx512,
 	.layer_norm = layer_norm_avx512,

@@ -286,6 +286,38 @@ static void blocked16(void)
 	free(got);
 }
 
+/* SwiGLU's product: every table entry (a over all 256 values, the
+ * table's extremes -32768 and 32767 among random entries), u at +-127,
+ * every n up to 200 for the tails of 32-value steps. */
+static void silu_muls(void)
+{
+	int16_t silu[256];
+	int8_t a[256], u[256];
+	int32_t want[256], got[256];
+
+	for (size_t t = 0; t < ntested; t++)
+		for (size_t n = 1; n <= 200; n++) {
+			for (size_t i = 0; i < 256; i++) {
+				silu[i] = i == 7 ? -32768 : i == 200 ? 32767
+								     : (int16_t)rnd();
+				a[i] = (int8_t)(i + n);
+				u[i] = n % 3 == 0 ? (int8_t)(i & 1 ? 127 : -127)
+						  : (int8_t)(rnd() % 255 - 127);
+			}
+			memset(got, 0x5a, sizeof(got));
+			btz_silu_mul_scalar(a, u, n, silu, want);
+			tested[t]->silu_mul(a, u, n, silu, got);
+			ncases++;
+			/* ... and nothing written past n. */
+			if (memcmp(want, got, n * sizeof(int32_t)) ||
+			    got[n] != 0x5a5a5a5a) {
+				fprintf(stderr, "%s silu_mul n=%zu differs\n",
+					tested[t]->name, n);
+				failures++;
+			}
+		}
+}
+
 /* att_weights(sc, n, mx, 1, 0): the index is mx - s. */
 static void weights_case(const struct btz_kernels *t, const int32_t *sc,
 			 size_t n, int32_t mx, const uint16_t *table,
@@ -605,6 +637,7 @@ int main(void)
 
 	wsums();
 	blocked16();
+	silu_muls();
 	maxima();
 	norms();
 	requant();

@@ -166,11 +166,11 @@ AVX2_FN void avx2_rows(const int8_t *X, size_t r_begin, size_t r_end,
 	}
 }
 
-/* k = 16 (the attention's scores, see vnni_k16): 8 keys at a time
- * widened to int16 once, then for each row 8 pair-products (vpmaddwd:
- * each int32 lane two products, exact) and a horizontal-add tree that
- * leaves key i's sum in lane i. The generic tiles above are no faster
- * than scalar code at this width. */
+/* k = 16 (the attention's scores, this table having no scores16): 8 keys
+ * at a time widened to int16 once, then for each row 8 pair-products
+ * (vpmaddwd: each int32 lane two products, exact) and a horizontal-add
+ * tree that leaves key i's sum in lane i. The generic tiles above are no
+ * faster than scalar code at this width. */
 __attribute__((target("avx2")))
 static void avx2_k16(const int8_t *X, size_t rows, const int8_t *W,
 		     size_t n, int32_t *out)
@@ -416,21 +416,6 @@ VNNI_FN __m512i merge16(__m512i ev, __m512i od)
 {
 	return _mm512_or_si512(_mm512_and_si512(ev, _mm512_set1_epi64(0xffffffff)),
 			       _mm512_slli_epi64(od, 32));
-}
-
-/* The 4 x 4 transpose of the dwords of each 128-bit lane position
- * across the lanes: element 4q + L of the result is element 4L + q. */
-VNNI_FN __m512i dword_transpose(void)
-{
-	return _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8,
-				4, 0);
-}
-
-/* The byte mask that loads `have` (at most 4 counted) rows of 16 bytes:
- * rows past the data read as zeros and touch no memory. */
-VNNI_FN __mmask64 rows16_mask(size_t have)
-{
-	return have >= 4 ? ~(__mmask64)0 : ((__mmask64)1 << (16 * have)) - 1;
 }
 
 /* Lane i of the result = the sum of the 16 lanes of a[i]. */
@@ -734,88 +719,6 @@ VNNI_FN int vnni_packed(const int8_t *X, size_t rows, size_t k,
 	return 1;
 }
 
-/* xs[r] = f · Σ of row r's 16 bytes, r < nr: the correction of a product
- * whose other side is unsigned (+ 128). */
-static void sums16(const int8_t *x, size_t nr, int32_t f, int32_t *xs)
-{
-	for (size_t r = 0; r < nr; r++) {
-		int32_t s = 0;
-
-		for (int c = 0; c < 16; c++)
-			s += x[r * 16 + c];
-		xs[r] = f * s;
-	}
-}
-
-/* acc plus, in element i, the product of the 16 bytes x with the key
- * whose bytes 4g..4g+3 are element i of u[g] (unsigned). */
-VNNI_FN __m512i dot16(__m512i acc, const __m512i u[4], const int8_t *x)
-{
-#pragma GCC unroll 4
-	for (int g = 0; g < 4; g++)
-		acc = _mm512_dpbusd_epi32(acc, u[g],
-					  _mm512_set1_epi32(load4(x + 4 * g, 4)));
-	return acc;
-}
-
-/* k = 16, the head width of every model we ship: attention scores, a few
- * query rows against up to a window of key rows, a new key matrix at
- * every call, so nothing can be packed ahead. The generic tiles waste
- * three quarters of each vector on 16 bytes and reduce across lanes for
- * every 4 keys. Here 16 keys at a time are put in the packed layout in
- * registers, without gathers: four loads of four key rows, transposed as
- * 4 x 4 dwords within each 128-bit lane, give for each group g of 4 bytes
- * one vector of the 16 keys' bytes 4g..4g+3, where element 4L + j holds
- * key 4j + L; a permutation puts the sums back in key order. Unsigned
- * side and correction as in the packed path: u = w XOR 0x80, minus
- * 128·Σ x per row. */
-VNNI_FN void vnni_k16(const int8_t *X, size_t rows, const int8_t *W,
-		      size_t n, int32_t *out)
-{
-	const __m512i flip = _mm512_set1_epi8(-128);
-	const __m512i order = dword_transpose();
-	int32_t xs[64];
-
-	for (size_t r0 = 0; r0 < rows; r0 += 64) {
-		size_t nr = rows - r0 < 64 ? rows - r0 : 64;
-		const int8_t *x0 = X + r0 * 16;
-
-		sums16(x0, nr, 128, xs);
-		for (size_t c0 = 0; c0 < n; c0 += 16) {
-			size_t nc = n - c0 < 16 ? n - c0 : 16;
-			__m512i a[4], t[4], u[4];
-
-			for (size_t j = 0; j < 4; j++)
-				a[j] = _mm512_maskz_loadu_epi8(
-					rows16_mask(nc > 4 * j ? nc - 4 * j : 0),
-					W + (c0 + 4 * j) * 16);
-			t[0] = _mm512_unpacklo_epi32(a[0], a[1]);
-			t[1] = _mm512_unpackhi_epi32(a[0], a[1]);
-			t[2] = _mm512_unpacklo_epi32(a[2], a[3]);
-			t[3] = _mm512_unpackhi_epi32(a[2], a[3]);
-			u[0] = _mm512_xor_si512(
-				_mm512_unpacklo_epi64(t[0], t[2]), flip);
-			u[1] = _mm512_xor_si512(
-				_mm512_unpackhi_epi64(t[0], t[2]), flip);
-			u[2] = _mm512_xor_si512(
-				_mm512_unpacklo_epi64(t[1], t[3]), flip);
-			u[3] = _mm512_xor_si512(
-				_mm512_unpackhi_epi64(t[1], t[3]), flip);
-			for (size_t r = 0; r < nr; r++) {
-				__m512i acc = dot16(_mm512_setzero_si512(), u,
-						    x0 + r * 16);
-
-				acc = _mm512_sub_epi32(
-					_mm512_permutexvar_epi32(order, acc),
-					_mm512_set1_epi32(xs[r]));
-				_mm512_mask_storeu_epi32(
-					out + (r0 + r) * n + c0,
-					(__mmask16)((1u << nc) - 1), acc);
-			}
-		}
-	}
-}
-
 /* k bounded so the gather's int32 offsets 15·k cannot overflow. */
 #define PK_K_MAX ((size_t)1 << 20)
 
@@ -827,10 +730,6 @@ VNNI_FN void gemm_vnni(const int8_t *X, size_t rows, size_t k,
 
 	if (k == 0 || n == 0)
 		return;
-	if (k == 16 && pre == NULL) {
-		vnni_k16(X, rows, W, n, out);
-		return;
-	}
 	if (rows >= PK_MIN_ROWS && k <= PK_K_MAX) {
 		size_t p = rows - rows % PK_ROWS;
 
@@ -882,109 +781,11 @@ static void gemm_packed_avx512vnni(const int8_t *X, size_t rows, size_t k,
 	gemm_vnni(X, rows, k, W, P, n, out);
 }
 
-/* The weighted value sum for dh = 16 contiguous value rows (every model
- * we ship), on vpdpbusd, the value side prepared once for all the rows
- * that share it. e = 256·eh + el with both bytes unsigned, so part +=
- * 256·Σ eh·v + Σ el·v, each partial far inside int32 (256·255·127) and
- * the wrapped total exact by the contract. For 16 positions, vector k
- * holds in 128-bit lane g and dword j the values of positions 4g..4g+3
- * at channel 4k + j: one load per 4 positions, a 4 x 4 dword transpose
- * across lanes and a byte shuffle within them (lane q: channels
- * 4q..4q+3 of each position), then a 4 x 4 transpose of the lanes. A
- * row's el (eh) bytes of positions 4g..4g+3 then fill lane g of one
- * vector, and 8 products take 16 positions; the 4 lanes are summed at
- * the end. Positions past n read as zeros (masked loads). */
-__attribute__((target(VNNI_TARGET)))
-static void wsum_avx512vnni(const uint16_t *e, size_t estride, size_t nrows,
-			    const int8_t *V, size_t stride, size_t n,
-			    size_t dh, int32_t *part)
-{
-	if (dh != 16 || stride != 16 || n > 256) {
-		wsum_avx2(e, estride, nrows, V, stride, n, dh, part);
-		return;
-	}
-	const __m512i tr = dword_transpose();
-	const __m512i bytes = _mm512_broadcast_i32x4(_mm_setr_epi8(
-		0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-	/* A row's 16 weights to dwords: el of positions 0-3, eh 0-3, el
-	 * 4-7, eh 4-7 in lane 0, then 8-15 in lane 1. */
-	const __m512i split = _mm512_broadcast_i32x4(_mm_setr_epi8(
-		0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15));
-	const __m512i el = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2,
-					    0, 0, 0, 0);
-	const __m512i eh = _mm512_set_epi32(7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3,
-					    1, 1, 1, 1);
-	__m512i w[16][4];
-	size_t nb = (n + 15) / 16;
-
-	for (size_t bk = 0; bk < nb; bk++) {
-		size_t j0 = 16 * bk, m = n - j0 < 16 ? n - j0 : 16;
-		__m512i t[4], a[4];
-
-		for (size_t g = 0; g < 4; g++)
-			t[g] = _mm512_shuffle_epi8(
-				_mm512_permutexvar_epi32(
-					tr, _mm512_maskz_loadu_epi8(
-						    rows16_mask(m > 4 * g ? m - 4 * g : 0),
-						    V + (j0 + 4 * g) * 16)),
-				bytes);
-		a[0] = _mm512_shuffle_i32x4(t[0], t[1], 0x44);
-		a[1] = _mm512_shuffle_i32x4(t[0], t[1], 0xee);
-		a[2] = _mm512_shuffle_i32x4(t[2], t[3], 0x44);
-		a[3] = _mm512_shuffle_i32x4(t[2], t[3], 0xee);
-		w[bk][0] = _mm512_shuffle_i32x4(a[0], a[2], 0x88);
-		w[bk][1] = _mm512_shuffle_i32x4(a[0], a[2], 0xdd);
-		w[bk][2] = _mm512_shuffle_i32x4(a[1], a[3], 0x88);
-		w[bk][3] = _mm512_shuffle_i32x4(a[1], a[3], 0xdd);
-	}
-	for (size_t i = 0; i < nrows; i++) {
-		const uint16_t *er = e + i * estride;
-		__m512i lo[4], hi[4], sum[4];
-
-#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++)
-			lo[k] = hi[k] = _mm512_setzero_si512();
-		for (size_t bk = 0; bk < nb; bk++) {
-			size_t j0 = 16 * bk, m = n - j0 < 16 ? n - j0 : 16;
-			__m512i x = _mm512_shuffle_epi8(
-				_mm512_maskz_loadu_epi16(
-					(__mmask32)((1u << m) - 1), er + j0),
-				split);
-			__m512i xl = _mm512_permutexvar_epi32(el, x);
-			__m512i xh = _mm512_permutexvar_epi32(eh, x);
-
-#pragma GCC unroll 4
-			for (int k = 0; k < 4; k++) {
-				lo[k] = _mm512_dpbusd_epi32(lo[k], xl, w[bk][k]);
-				hi[k] = _mm512_dpbusd_epi32(hi[k], xh, w[bk][k]);
-			}
-		}
-		/* Lane g of sum[k]: channels 4k..4k+3 over positions 4g..;
-		 * after two lane swaps and adds every lane holds the total. */
-#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++) {
-			__m512i s = _mm512_add_epi32(_mm512_slli_epi32(hi[k], 8),
-						     lo[k]);
-
-			s = _mm512_add_epi32(s, _mm512_shuffle_i32x4(s, s, 0x4e));
-			sum[k] = _mm512_add_epi32(
-				s, _mm512_shuffle_i32x4(s, s, 0xb1));
-		}
-		__m512i r = _mm512_mask_mov_epi32(sum[0], 0x00f0, sum[1]);
-
-		r = _mm512_mask_mov_epi32(r, 0x0f00, sum[2]);
-		r = _mm512_mask_mov_epi32(r, 0xf000, sum[3]);
-		_mm512_storeu_si512(part + i * 16,
-				    _mm512_add_epi32(
-					    _mm512_loadu_si512(part + i * 16), r));
-	}
-}
-
 /* scores16 on the blocked keys (kernels.h): element i of a block's vector
  * g already holds key i's bytes 4g..4g+3, unsigned, so a query row takes
  * four products with its own 4-byte groups broadcast and the sums come
- * out in key order, with no transposes or permutes at all. Correction as
- * in vnni_k16, as the accumulator's start: minus 128·Σ q. */
+ * out in key order, with no transposes or permutes at all. The unsigned
+ * side is k + 128, so each row's sums start at -128·Σ q. */
 __attribute__((target(VNNI_TARGET)))
 static void scores16_avx512vnni(const int8_t *q, size_t rows,
 				const int8_t *K, size_t n, int32_t *out)
@@ -996,7 +797,13 @@ static void scores16_avx512vnni(const int8_t *q, size_t rows,
 		const int8_t *x0 = q + r0 * 16;
 		int32_t *o0 = out + r0 * n;
 
-		sums16(x0, nr, -128, xs);
+		for (size_t r = 0; r < nr; r++) {
+			int32_t sq = 0;
+
+			for (int c = 0; c < 16; c++)
+				sq += x0[r * 16 + c];
+			xs[r] = -128 * sq;
+		}
 		for (size_t j0 = 0; j0 < n; j0 += 16) {
 			const int8_t *b = K + j0 * 16;
 			__mmask16 mk = n - j0 < 16 ? (__mmask16)((1u << (n - j0)) - 1)
@@ -1007,10 +814,17 @@ static void scores16_avx512vnni(const int8_t *q, size_t rows,
 			for (int g = 0; g < 4; g++)
 				u[g] = _mm512_loadu_si512(b + 64 * g);
 			for (size_t r = 0; r < nr; r++) {
-				_mm512_mask_storeu_epi32(
-					o0 + r * n + j0, mk,
-					dot16(_mm512_set1_epi32(xs[r]), u,
-					      x0 + r * 16));
+				const int8_t *x = x0 + r * 16;
+				__m512i acc = _mm512_set1_epi32(xs[r]);
+
+#pragma GCC unroll 4
+				for (int g = 0; g < 4; g++)
+					acc = _mm512_dpbusd_epi32(
+						acc, u[g],
+						_mm512_set1_epi32(
+							load4(x + 4 * g, 4)));
+				_mm512_mask_storeu_epi32(o0 + r * n + j0, mk,
+							 acc);
 			}
 		}
 	}
@@ -1413,7 +1227,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.gemm_s8 = gemm_s8_avx512vnni,
 	.pack_w = pack_w_avx512vnni,
 	.gemm_packed = gemm_packed_avx512vnni,
-	.wsum = wsum_avx512vnni,
+	.wsum = wsum_avx2,
 	.scores16 = scores16_avx512vnni,
 	.wsum16 = wsum16_avx512vnni,
 	.silu_mul = silu_mul_avx512,

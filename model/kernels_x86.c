@@ -175,26 +175,34 @@ __attribute__((target("avx2")))
 static void avx2_k16(const int8_t *X, size_t rows, const int8_t *W,
 		     size_t n, int32_t *out)
 {
+	int8_t tail[8 * 16] = { 0 };
+
 	for (size_t c0 = 0; c0 < n; c0 += 8) {
 		size_t nc = n - c0 < 8 ? n - c0 : 8;
+		const int8_t *wp = W + c0 * 16;
 		__m256i w[8];
 
-		for (size_t i = 0; i < 8; i++)
-			w[i] = i < nc ? _mm256_cvtepi8_epi16(_mm_loadu_si128(
-						(const __m128i *)(W + (c0 + i) * 16)))
-				      : _mm256_setzero_si256();
+		if (nc < 8) { /* keys past n read as zeros */
+			memcpy(tail, wp, nc * 16);
+			wp = tail;
+		}
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++)
+			w[i] = _mm256_cvtepi8_epi16(
+				_mm_loadu_si128((const __m128i *)(wp + i * 16)));
 		for (size_t r = 0; r < rows; r++) {
 			__m256i x = _mm256_cvtepi8_epi16(
 				_mm_loadu_si128((const __m128i *)(X + r * 16)));
-			__m256i p[8], h01, h23, h45, h67, h03, h47, s;
-			int32_t t[8];
+			__m256i h01, h23, h45, h67, h03, h47, s;
 
-			for (int i = 0; i < 8; i++)
-				p[i] = _mm256_madd_epi16(w[i], x);
-			h01 = _mm256_hadd_epi32(p[0], p[1]);
-			h23 = _mm256_hadd_epi32(p[2], p[3]);
-			h45 = _mm256_hadd_epi32(p[4], p[5]);
-			h67 = _mm256_hadd_epi32(p[6], p[7]);
+			h01 = _mm256_hadd_epi32(_mm256_madd_epi16(w[0], x),
+						_mm256_madd_epi16(w[1], x));
+			h23 = _mm256_hadd_epi32(_mm256_madd_epi16(w[2], x),
+						_mm256_madd_epi16(w[3], x));
+			h45 = _mm256_hadd_epi32(_mm256_madd_epi16(w[4], x),
+						_mm256_madd_epi16(w[5], x));
+			h67 = _mm256_hadd_epi32(_mm256_madd_epi16(w[6], x),
+						_mm256_madd_epi16(w[7], x));
 			h03 = _mm256_hadd_epi32(h01, h23);
 			h47 = _mm256_hadd_epi32(h45, h67);
 			/* Lane i of h03: key i's low half (i < 4) or high
@@ -202,8 +210,15 @@ static void avx2_k16(const int8_t *X, size_t rows, const int8_t *W,
 			s = _mm256_add_epi32(
 				_mm256_permute2x128_si256(h03, h47, 0x20),
 				_mm256_permute2x128_si256(h03, h47, 0x31));
-			_mm256_storeu_si256((__m256i *)t, s);
-			memcpy(out + r * n + c0, t, nc * sizeof(*t));
+			if (nc == 8) {
+				_mm256_storeu_si256(
+					(__m256i *)(out + r * n + c0), s);
+			} else {
+				int32_t t[8];
+
+				_mm256_storeu_si256((__m256i *)t, s);
+				memcpy(out + r * n + c0, t, nc * sizeof(*t));
+			}
 		}
 	}
 }

@@ -370,6 +370,105 @@ static int32_t max_s32_avx2(const int32_t *s, size_t n)
 	return mx;
 }
 
+/* rshift(a·m, shift) for 8 int32 lanes as two vectors of 64-bit lanes,
+ * even (ev) and odd (od) lanes apart. AVX2 has no arithmetic 64-bit
+ * shift: x >> s is (x XOR sign) >>> s XOR sign, sign = 0 or all ones. */
+__attribute__((target("avx2"))) static inline void
+avx2_mul_rshift(__m256i a, __m256i m, __m256i round, __m128i cnt,
+		__m256i *ev, __m256i *od)
+{
+	__m256i p[2];
+
+	p[0] = _mm256_add_epi64(_mm256_mul_epi32(a, m), round);
+	p[1] = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32),
+						 _mm256_srli_epi64(m, 32)),
+				round);
+	for (int h = 0; h < 2; h++) {
+		__m256i sg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p[h]);
+
+		p[h] = _mm256_xor_si256(
+			_mm256_srl_epi64(_mm256_xor_si256(p[h], sg), cnt), sg);
+	}
+	*ev = p[0];
+	*od = p[1];
+}
+
+/* The 64-bit lanes of v clamped to [lo, hi]. */
+__attribute__((target("avx2"))) static inline __m256i
+avx2_clamp64(__m256i v, __m256i lo, __m256i hi)
+{
+	v = _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
+	return _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+}
+
+/* Even and odd 64-bit lanes, each within int32, as 8 int32 lanes. */
+__attribute__((target("avx2"))) static inline __m256i
+avx2_merge8(__m256i ev, __m256i od)
+{
+	return _mm256_blend_epi32(ev, _mm256_slli_epi64(od, 32), 0xaa);
+}
+
+/* btz_rq8 8 lanes at a time (see avx2_mul_rshift), narrowed to bytes
+ * with saturating packs (exact: the values are within +-127). */
+__attribute__((target("avx2")))
+static void rq8_avx2(const int32_t *acc, size_t n, const int32_t *mul,
+		     int32_t shift, int8_t *out)
+{
+	const __m256i round = _mm256_set1_epi64x(
+		shift ? (int64_t)1 << (shift - 1) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(shift);
+	const __m256i hi = _mm256_set1_epi64x(127), lo = _mm256_set1_epi64x(-127);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__m256i ev, od, v;
+		__m128i w;
+
+		avx2_mul_rshift(_mm256_loadu_si256((const __m256i *)(acc + i)),
+				_mm256_loadu_si256((const __m256i *)(mul + i)),
+				round, cnt, &ev, &od);
+		v = avx2_merge8(avx2_clamp64(ev, lo, hi),
+				avx2_clamp64(od, lo, hi));
+		w = _mm_packs_epi32(_mm256_castsi256_si128(v),
+				    _mm256_extracti128_si256(v, 1));
+		_mm_storel_epi64((__m128i *)(out + i), _mm_packs_epi16(w, w));
+	}
+	btz_rq8_scalar(acc + i, n - i, mul + i, shift, out + i);
+}
+
+/* btz_residual the same way, plus x·rx, clamped at +-2^24. */
+__attribute__((target("avx2")))
+static void residual_avx2(const int8_t *x, const int32_t *acc, size_t n,
+			  int32_t rx, const int32_t *mul, int32_t shift,
+			  int32_t *r)
+{
+	const __m256i round = _mm256_set1_epi64x(
+		shift ? (int64_t)1 << (shift - 1) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(shift);
+	const __m256i hi = _mm256_set1_epi64x(1 << 24),
+		      lo = _mm256_set1_epi64x(-(1 << 24));
+	const __m256i vrx = _mm256_set1_epi32(rx);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__m256i ev, od, x32;
+
+		avx2_mul_rshift(_mm256_loadu_si256((const __m256i *)(acc + i)),
+				_mm256_loadu_si256((const __m256i *)(mul + i)),
+				round, cnt, &ev, &od);
+		/* x·rx as 64-bit products of the even and odd lanes. */
+		x32 = _mm256_cvtepi8_epi32(
+			_mm_loadl_epi64((const __m128i *)(x + i)));
+		ev = _mm256_add_epi64(ev, _mm256_mul_epi32(x32, vrx));
+		od = _mm256_add_epi64(
+			od, _mm256_mul_epi32(_mm256_srli_epi64(x32, 32), vrx));
+		_mm256_storeu_si256((__m256i *)(r + i),
+				    avx2_merge8(avx2_clamp64(ev, lo, hi),
+						avx2_clamp64(od, lo, hi)));
+	}
+	btz_residual_scalar(x + i, acc + i, n - i, rx, mul + i, shift, r + i);
+}
+
 static int avx2_ok(void)
 {
 	return __builtin_cpu_supports("avx2");
@@ -383,8 +482,8 @@ static const struct btz_kernels kernels_avx2 = {
 	.max_s32 = max_s32_avx2,
 	.silu_mul = btz_silu_mul_scalar,
 	.layer_norm = btz_layer_norm_scalar,
-	.residual = btz_residual_scalar,
-	.rq8 = btz_rq8_scalar,
+	.residual = residual_avx2,
+	.rq8 = rq8_avx2,
 };
 
 /* ------------------------------------------------------------------ */

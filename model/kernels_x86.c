@@ -289,10 +289,80 @@ static void wsum_avx2_row(const uint16_t *e, const int8_t *V, size_t stride,
 }
 
 __attribute__((target("avx2")))
+/* dh = 16 (every shipped model), 4 rows at a time: vpmaddwd on pairs of
+ * positions, the two value rows interleaved and widened once for the 4
+ * rows. A weight e in [0, 65535] is no int16, but e - 32768 is (e XOR
+ * 0x8000: two weights read as one dword), so Σ e·v = Σ (e - 32768)·v +
+ * 32768·Σ v, the last per channel, shared. Each pair product is within
+ * 2^23; sums wrap mod 2^32 and the total is exact (kernels.h). An odd
+ * last position pairs with a zero row. */
+__attribute__((target("avx2")))
+static void wsum16_rows_avx2(const uint16_t *e, size_t estride,
+			     size_t nrows, const int8_t *V, size_t stride,
+			     size_t n, int32_t *part)
+{
+	const __m256i bias = _mm256_set1_epi32((int32_t)0x80008000u);
+	const __m256i ones = _mm256_set1_epi16(1);
+
+	for (size_t i0 = 0; i0 < nrows; i0 += 4) {
+		size_t nr = nrows - i0 < 4 ? nrows - i0 : 4;
+		const uint16_t *er[4];
+		__m256i acc[4][2], cs[2];
+
+		for (size_t r = 0; r < 4; r++)
+			er[r] = e + (i0 + (r < nr ? r : 0)) * estride;
+		cs[0] = cs[1] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++)
+			acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+		for (size_t j = 0; j < n; j += 2) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(V + j * stride));
+			__m128i b = j + 1 < n ? _mm_loadu_si128((const __m128i *)(
+							V + (j + 1) * stride))
+					      : _mm_setzero_si128();
+			__m256i p0 = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
+			__m256i p1 = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a, b));
+
+			cs[0] = _mm256_add_epi32(cs[0], _mm256_madd_epi16(p0, ones));
+			cs[1] = _mm256_add_epi32(cs[1], _mm256_madd_epi16(p1, ones));
+#pragma GCC unroll 4
+			for (int r = 0; r < 4; r++) {
+				uint32_t w2 = er[r][j];
+				__m256i wv;
+
+				if (j + 1 < n)
+					w2 |= (uint32_t)er[r][j + 1] << 16;
+				wv = _mm256_xor_si256(_mm256_set1_epi32((int32_t)w2),
+						      bias);
+				acc[r][0] = _mm256_add_epi32(
+					acc[r][0], _mm256_madd_epi16(p0, wv));
+				acc[r][1] = _mm256_add_epi32(
+					acc[r][1], _mm256_madd_epi16(p1, wv));
+			}
+		}
+		for (size_t r = 0; r < nr; r++)
+			for (int h = 0; h < 2; h++) {
+				int32_t *p = part + (i0 + r) * 16 + 8 * h;
+				__m256i t = _mm256_add_epi32(
+					acc[r][h], _mm256_slli_epi32(cs[h], 15));
+
+				_mm256_storeu_si256(
+					(__m256i *)p,
+					_mm256_add_epi32(_mm256_loadu_si256(
+								 (const __m256i *)p),
+							 t));
+			}
+	}
+}
+
 static void wsum_avx2(const uint16_t *e, size_t estride, size_t nrows,
 		      const int8_t *V, size_t stride, size_t n, size_t dh,
 		      int32_t *part)
 {
+	if (dh == 16) {
+		wsum16_rows_avx2(e, estride, nrows, V, stride, n, part);
+		return;
+	}
 	for (size_t i = 0; i < nrows; i++)
 		wsum_avx2_row(e + i * estride, V, stride, n, dh, part + i * dh);
 }

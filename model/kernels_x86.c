@@ -1032,15 +1032,16 @@ static void wsum16_avx512vnni(const uint16_t *e, size_t estride,
 
 	for (size_t i0 = 0; i0 < nrows; i0 += 8) {
 		size_t nr = nrows - i0 < 8 ? nrows - i0 : 8;
-		const uint8_t *lo[8], *hi[8];
+		const int8_t *lo[8], *hi[8];
 		__m512i A[8], B[8];
 
 		for (size_t r = 0; r < 8; r++) {
-			const uint16_t *er = e + (i0 + r) * estride;
+			const uint16_t *er;
 
-			lo[r] = hi[r] = pad;
+			lo[r] = hi[r] = (const int8_t *)pad;
 			if (r >= nr)
 				continue;
+			er = e + (i0 + r) * estride;
 			for (size_t j0 = 0; j0 < 4 * nb; j0 += 32) {
 				__m512i x = _mm512_maskz_loadu_epi16(
 					n - j0 >= 32 ? ~(__mmask32)0
@@ -1054,8 +1055,8 @@ static void wsum16_avx512vnni(const uint16_t *e, size_t estride,
 					_mm512_cvtepi16_epi8(
 						_mm512_srli_epi16(x, 8)));
 			}
-			lo[r] = eb[0][r];
-			hi[r] = eb[1][r];
+			lo[r] = (const int8_t *)eb[0][r];
+			hi[r] = (const int8_t *)eb[1][r];
 		}
 #pragma GCC unroll 8
 		for (int r = 0; r < 8; r++)
@@ -1067,11 +1068,11 @@ static void wsum16_avx512vnni(const uint16_t *e, size_t estride,
 			for (int r = 0; r < 8; r++) {
 				A[r] = _mm512_dpbusd_epi32(
 					A[r],
-					_mm512_set1_epi32(load4((const int8_t *)hi[r] + 4 * b, 4)),
+					_mm512_set1_epi32(load4(hi[r] + 4 * b, 4)),
 					v);
 				B[r] = _mm512_dpbusd_epi32(
 					B[r],
-					_mm512_set1_epi32(load4((const int8_t *)lo[r] + 4 * b, 4)),
+					_mm512_set1_epi32(load4(lo[r] + 4 * b, 4)),
 					v);
 			}
 		}

@@ -64,8 +64,10 @@ static int8_t *cache_head(const struct btz_engine *e, int8_t *base,
 	return base + ((layer * e->nwin + win) * m->hp.kv_heads + g) * e->hsz;
 }
 
-/* Stores one row's keys (or values) at position pos of each head. */
+/* Stores one row's keys (or values) at position pos of each head: put16
+ * is the blocked layout's store for that cache (kernels.h). */
 static void cache_put(const struct btz_engine *e, int8_t *base,
+		      void (*put16)(int8_t *, size_t, const int8_t *),
 		      size_t layer, size_t win, size_t pos, const int8_t *row)
 {
 	size_t dh = e->m->dh;
@@ -73,12 +75,10 @@ static void cache_put(const struct btz_engine *e, int8_t *base,
 	for (size_t g = 0; g < e->m->hp.kv_heads; g++) {
 		int8_t *h = cache_head(e, base, layer, win, g);
 
-		if (!e->blk16)
-			memcpy(h + pos * dh, row + g * dh, dh);
-		else if (base == e->kc)
-			btz_kv16_put_key(h, pos, row + g * dh);
+		if (e->blk16)
+			put16(h, pos, row + g * dh);
 		else
-			btz_kv16_put_value(h, pos, row + g * dh);
+			memcpy(h + pos * dh, row + g * dh, dh);
 	}
 }
 
@@ -357,13 +357,15 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 		for (size_t r = 0; r < nrows; r++) {
 			e->k->rq8(e->acc + r * e->kvd, e->kvd, ly->mk,
 				  ly->sk, e->kvrow);
-			cache_put(e, e->kc, l, win[r], pos[r], e->kvrow);
+			cache_put(e, e->kc, btz_kv16_put_key, l, win[r], pos[r],
+				  e->kvrow);
 		}
 		GEMM(e, pi + 2, e->x, nrows, d, ly->wv, e->kvd, e->acc);
 		for (size_t r = 0; r < nrows; r++) {
 			e->k->rq8(e->acc + r * e->kvd, e->kvd, ly->mv,
 				  ly->sv, e->kvrow);
-			cache_put(e, e->vc, l, win[r], pos[r], e->kvrow);
+			cache_put(e, e->vc, btz_kv16_put_value, l, win[r], pos[r],
+				  e->kvrow);
 		}
 		t_attn = e->prof ? now_ns() : 0;
 		if (consecutive(nrows, win, pos))

@@ -292,19 +292,25 @@ static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 			btz_mm(0, 1, (int)n, (int)ke, (int)dh, scale,
 			       a->q + (b * T + r0) * hq + h * dh, (int)hq, kb,
 			       (int)kv, 0, S, (int)ke);
+			float inv[ROWBLOCK];
+			float *o = a->o + (b * T + r0) * hq + h * dh;
+
 			for (size_t i = 0; i < n; i++) {
 				float *s = S + i * ke;
 				size_t t = r0 + i;
 				float mx = btz_vec_max(s, t + 1);
 				float sum = btz_vec_exp_sum(s, t + 1, mx);
 
-				btz_vec_scale(s, t + 1, 1 / sum);
+				inv[i] = 1 / sum;
 				memset(s + t + 1, 0, (ke - t - 1) * sizeof(float));
 				lse[t] = mx + logf(sum);
 			}
+			/* The weights stay unnormalized: scaling the dh outputs
+			 * of a row costs less than its t + 1 weights. */
 			btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1, S, (int)ke, vb,
-			       (int)kv, 0, a->o + (b * T + r0) * hq + h * dh,
-			       (int)hq);
+			       (int)kv, 0, o, (int)hq);
+			for (size_t i = 0; i < n; i++)
+				btz_vec_scale(o + i * hq, dh, inv[i]);
 		}
 	}
 }

@@ -334,7 +334,8 @@ static enum btz_status c_tlaunch(void *ctx, enum tk_id id, size_t n,
 		TK(TK_FILL0) TK(TK_COPY) TK(TK_EMBED) TK(TK_LN_FWD)
 		TK(TK_LN_PART) TK(TK_LN_GRAD) TK(TK_LN_BWD) TK(TK_SWIGLU)
 		TK(TK_SWIGLU_BWD) TK(TK_ATTN) TK(TK_ATTN_D) TK(TK_ATTN_DQ)
-		TK(TK_ATTN_DKV) TK(TK_XENT) TK(TK_EMB_BWD)
+		TK(TK_ATTN_DKV) TK(TK_XENT) TK(TK_EMB_BWD) TK(TK_ACT_MAX)
+		TK(TK_ACT_ROUND)
 #undef TK
 	}
 	return launched(err);

@@ -36,6 +36,10 @@ enum tk_id {
 	TK_ATTN_DKV,  /* n = B·Hkv·T: dk, dv of one key of one kv head */
 	TK_XENT,      /* n = N: dst2[r] = loss; logits dst → ∂/∂logits */
 	TK_EMB_BWD,   /* n = N·d: dst[tok] += src (atomically) */
+	TK_ACT_MAX,   /* n = rows: dst[0] = max(dst[0], |src| over the row
+		       * of cols) (atomically; dst[0] starts at 0) */
+	TK_ACT_ROUND, /* n = rows·cols: dst rounded to the int8 grid of
+		       * maximum src[0], as --qat-act on the CPU */
 };
 
 /* Device pointers and sizes; each kernel uses what its comment names.
@@ -49,15 +53,18 @@ struct tk_args {
 	const float *gam, *bet;
 	const float *q, *k, *v, *o, *lse, *dd, *dout;
 	float *dq, *dk, *dv, *ol, *odd; /* outputs: o, lse, dd */
-	uint32_t N, T, d, F, H, Hkv, dh, hq, kv, parts;
+	uint32_t N, T, d, F, H, Hkv, dh, hq, kv, parts, cols;
 	float scale, inv;
 	int grad;
 };
 
 #ifdef __CUDA_ARCH__
 #define TK_ATOMIC_ADD(p, v) atomicAdd((p), (v))
+/* Non-negative floats order as their bit patterns do as ints. */
+#define TK_ATOMIC_MAX0(p, v) atomicMax((int *)(p), __float_as_int(v))
 #else
 #define TK_ATOMIC_ADD(p, v) (*(p) += (v))
+#define TK_ATOMIC_MAX0(p, v) (*(p) = *(p) < (v) ? (v) : *(p))
 #endif
 
 static inline BTZ_HD float tk_dot(const float *a, const float *b, uint32_t n)
@@ -328,6 +335,22 @@ static inline BTZ_HD void tk_run(enum tk_id id, size_t i,
 		size_t r = i / a->d, c = i % a->d;
 
 		TK_ATOMIC_ADD(&a->dst[(size_t)a->tok[r] * a->d + c], a->src[i]);
+		break;
+	}
+	case TK_ACT_MAX: {
+		const float *x = a->src + i * a->cols;
+		float m = 0;
+
+		for (uint32_t c = 0; c < a->cols; c++)
+			m = fabsf(x[c]) > m ? fabsf(x[c]) : m;
+		TK_ATOMIC_MAX0(a->dst, m);
+		break;
+	}
+	case TK_ACT_ROUND: {
+		float m = a->src[0];
+
+		if (m > 0)
+			a->dst[i] = rintf(a->dst[i] * (127 / m)) * (m / 127);
 		break;
 	}
 	}

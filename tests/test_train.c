@@ -41,6 +41,25 @@ static double ref_loss(const struct btz_fmodel *fm, const uint8_t *data,
  * "test_train cuda". */
 static const struct btz_gpu_ops *gpu_ops = &btz_gpu_sim_ops;
 
+/* How far got's gradient is from ref's, in units of a tolerance of 1e-3
+ * relative plus 1e-5 of ref's largest entry (float sums in another
+ * order); ref's largest entry in *gmax. */
+static double grad_off(const struct btz_fmodel *ref,
+		       const struct btz_fmodel *got, double *gmax)
+{
+	double worst = 0;
+
+	*gmax = 0;
+	for (size_t i = 0; i < ref->arena_floats; i++)
+		*gmax = fmax(*gmax, fabs(ref->arena[i]));
+	for (size_t i = 0; i < ref->arena_floats; i++) {
+		double e = fabs(got->arena[i] - ref->arena[i]) /
+			   (1e-3 * fabs(ref->arena[i]) + 1e-5 * *gmax);
+		worst = fmax(worst, e);
+	}
+	return worst;
+}
+
 static void check_model(const struct btz_hparams *hp, size_t B,
 			uint64_t seed)
 {
@@ -84,7 +103,7 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 	 * rounding (its sums run in another order). */
 	struct btz_gnet *gn = NULL;
 	struct btz_fmodel *gg = NULL;
-	double gloss = 0, gfwd = 0, gmax = 0, worst = 0;
+	double gloss = 0, gfwd = 0, gmax, worst;
 	CHECK(btz_fmodel_alloc(&gg, hp, "g", NULL, &err) == BTZ_OK);
 	CHECK(btz_gnet_new(&gn, gpu_ops, hp, B, &err) == BTZ_OK);
 	if (gn == NULL) {
@@ -94,13 +113,7 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 	memset(gg->arena, 0, gg->arena_floats * sizeof(float));
 	CHECK(btz_gnet_step(gn, fm, tok, tgt, gg, &gloss, &err) == BTZ_OK);
 	CHECK(btz_gnet_step(gn, fm, tok, tgt, NULL, &gfwd, &err) == BTZ_OK);
-	for (size_t i = 0; i < gr->arena_floats; i++)
-		gmax = fmax(gmax, fabs(gr->arena[i]));
-	for (size_t i = 0; i < gr->arena_floats; i++) {
-		double e = fabs(gg->arena[i] - gr->arena[i]) /
-			   (1e-3 * fabs(gr->arena[i]) + 1e-5 * gmax);
-		worst = fmax(worst, e);
-	}
+	worst = grad_off(gr, gg, &gmax);
 	printf("  GPU step (%s): loss %.6f (forward only %.6f), "
 	       "gradient within %.2f of its tolerance\n", gpu_ops->name, gloss,
 	       gfwd, worst);
@@ -108,6 +121,27 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 	CHECK(fabs(gfwd - gloss) < 1e-6 * gloss);
 	CHECK(worst <= 1);
 	CHECK(gmax > 0);
+
+	/* With activations rounded (--qat-act on the GPU), the CPU's loss
+	 * and gradient again. */
+	struct btz_fmodel *gq = NULL;
+	double cq, gql = 0;
+	CHECK(btz_fmodel_alloc(&gq, hp, "g", NULL, &err) == BTZ_OK);
+	memset(gq->arena, 0, gq->arena_floats * sizeof(float));
+	memset(gg->arena, 0, gg->arena_floats * sizeof(float));
+	btz_net_set_actq(net, 1);
+	btz_gnet_set_actq(gn, 1);
+	cq = btz_net_step(net, fm, tok, tgt, gq);
+	CHECK(btz_gnet_step(gn, fm, tok, tgt, gg, &gql, &err) == BTZ_OK);
+	btz_net_set_actq(net, 0);
+	btz_gnet_set_actq(gn, 0);
+	worst = grad_off(gq, gg, &gmax);
+	printf("  GPU step, activations rounded: loss %.6f (CPU %.6f), "
+	       "gradient within %.2f of its tolerance\n", gql, cq, worst);
+	CHECK(cq == lq);
+	CHECK(fabs(gql - cq) < 1e-5 * cq);
+	CHECK(worst <= 1);
+	btz_fmodel_free(gq);
 	btz_gnet_free(gn);
 	btz_fmodel_free(gg);
 

@@ -523,7 +523,7 @@ static void usage(FILE *f)
 "      --clip=X          gradient norm limit (default 1)\n"
 "      --qat=X           quantization-aware from this fraction of the steps\n"
 "                        on (default 0.75; 1 = never)\n"
-"      --qat-act         from then on, activations too (CPU only)\n"
+"      --qat-act         from then on, activations too\n"
 "      --eval-every=N    steps between validations (default 200)\n"
 "      --time-limit=S    stop (resumably) after S seconds of training\n"
 "      --stop-after=N    stop (resumably) after N steps of this run\n"
@@ -829,9 +829,6 @@ int main(int argc, char **argv)
 	struct trainer_net tnet = { NULL, NULL }, *net = &tnet;
 	int bf16_on = 0;
 	const struct btz_gpu_ops *gops = train_device(o.device, o.quiet);
-	if (gops != NULL && o.qat_act)
-		btz_die("--qat-act: activations are rounded on the CPU only "
-			"(--device=cpu)");
 	if (gops != NULL) {
 		if (btz_gnet_new(&tnet.gnet, gops, &o.hp, B, &err) != BTZ_OK)
 			btz_die("%s", err.msg);
@@ -878,6 +875,8 @@ int main(int argc, char **argv)
 		int qat = st.step >= qat_step;
 		if (tnet.net != NULL)
 			btz_net_set_actq(tnet.net, qat && o.qat_act);
+		else
+			btz_gnet_set_actq(tnet.gnet, qat && o.qat_act);
 		sample_batch(train, tlen, T, B, unit, &st.rng, tok, tgt);
 		memset(gr->arena, 0, np * sizeof(float));
 		double loss = net_step(net, forward_view(fm, fw, qat), tok, tgt,

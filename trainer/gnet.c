@@ -22,6 +22,8 @@ struct btz_gnet {
 	float *mem; /* every device buffer below, one allocation */
 	float *w, *gw; /* the weights and their gradient, the arena's layout */
 	float *x0, *logits, *loss, *dd, *part;
+	float *amax; /* one float: --qat-act's maximum of a tensor */
+	int actq; /* see btz_gnet_set_actq */
 	float *dx, *dz, *dq, *dk, *dv, *do_, *da, *du, *dh_;
 	struct btz_net_layer *ly;
 	uint16_t *tok;
@@ -103,7 +105,7 @@ enum btz_status btz_gnet_new(struct btz_gnet **out,
 	size_t ftok = (N * sizeof(uint16_t) + 3) / 4, ftgt = (N + 3) / 4;
 
 	total = 2 * g->np + N * d + per * hp->layers + N * 256 + N + lse +
-		2 * LN_PARTS * d +
+		2 * LN_PARTS * d + 1 +
 		N * (2 * d + 2 * hq + 2 * kv + 3 * F) + ftok + ftgt;
 	g->ly = calloc(hp->layers, sizeof(*g->ly));
 	g->host_loss = malloc(N * sizeof(float));
@@ -131,6 +133,7 @@ enum btz_status btz_gnet_new(struct btz_gnet **out,
 	g->loss = TAKE(N);
 	g->dd = TAKE(lse);
 	g->part = TAKE(2 * LN_PARTS * d);
+	g->amax = TAKE(1);
 	g->dx = TAKE(N * d);
 	g->dz = TAKE(N * d);
 	g->dq = TAKE(N * hq);
@@ -215,6 +218,31 @@ static enum btz_status copy(struct btz_gnet *g, float *dst, const float *src,
 	return run(g, TK_COPY, n, &a, err);
 }
 
+void btz_gnet_set_actq(struct btz_gnet *g, int on)
+{
+	g->actq = on;
+}
+
+/* net.c's fake_quant_act: v's rows × cols rounded to the int8 grid of
+ * the tensor's maximum magnitude in this batch. */
+static enum btz_status act_q(struct btz_gnet *g, float *v, size_t rows,
+			     size_t cols, struct btz_error *err)
+{
+	struct tk_args a = args(g);
+
+	if (!g->actq)
+		return BTZ_OK;
+	a.dst = g->amax;
+	BTZ_TRY(run(g, TK_FILL0, 1, &a, err));
+	a.src = v;
+	a.cols = (uint32_t)cols;
+	BTZ_TRY(run(g, TK_ACT_MAX, rows, &a, err));
+	a = args(g);
+	a.src = g->amax;
+	a.dst = v;
+	return run(g, TK_ACT_ROUND, rows * cols, &a, err);
+}
+
 static enum btz_status forward(struct btz_gnet *g, const struct btz_fmodel *fm,
 			       struct btz_error *err)
 {
@@ -236,6 +264,9 @@ static enum btz_status forward(struct btz_gnet *g, const struct btz_fmodel *fm,
 			   y->k, kv, err));
 		BTZ_TRY(mm(g, 0, 1, N, kv, d, x, d, DEV(g->w, w->wv), d, 0,
 			   y->v, kv, err));
+		BTZ_TRY(act_q(g, y->q, N, hq, err));
+		BTZ_TRY(act_q(g, y->k, N, kv, err));
+		BTZ_TRY(act_q(g, y->v, N, kv, err));
 		a = args(g);
 		a.q = y->q;
 		a.k = y->k;
@@ -243,26 +274,32 @@ static enum btz_status forward(struct btz_gnet *g, const struct btz_fmodel *fm,
 		a.ol = y->o;
 		a.odd = y->lse;
 		BTZ_TRY(run(g, TK_ATTN, g->z.B * g->hp.heads * g->z.T, &a, err));
+		BTZ_TRY(act_q(g, y->o, N, hq, err));
 		/* r = x + o·Woᵀ */
 		BTZ_TRY(copy(g, g->dz, x, N * d, err));
 		BTZ_TRY(mm(g, 0, 1, N, d, hq, y->o, hq, DEV(g->w, w->wo), hq, 1,
 			   g->dz, d, err));
 		BTZ_TRY(ln_fwd(g, g->dz, DEV(g->w, w->g1), DEV(g->w, w->b1),
 			       y->xhat1, y->rstd1, y->x1, err));
+		BTZ_TRY(act_q(g, y->x1, N, d, err));
 		BTZ_TRY(mm(g, 0, 1, N, F, d, y->x1, d, DEV(g->w, w->w1), d, 0,
 			   y->a, F, err));
 		BTZ_TRY(mm(g, 0, 1, N, F, d, y->x1, d, DEV(g->w, w->w3), d, 0,
 			   y->u, F, err));
+		BTZ_TRY(act_q(g, y->a, N, F, err));
+		BTZ_TRY(act_q(g, y->u, N, F, err));
 		a = args(g);
 		a.src = y->a;
 		a.src2 = y->u;
 		a.dst = y->h;
 		BTZ_TRY(run(g, TK_SWIGLU, N * F, &a, err));
+		BTZ_TRY(act_q(g, y->h, N, F, err));
 		BTZ_TRY(copy(g, g->dz, y->x1, N * d, err));
 		BTZ_TRY(mm(g, 0, 1, N, d, F, y->h, F, DEV(g->w, w->w2), F, 1,
 			   g->dz, d, err));
 		BTZ_TRY(ln_fwd(g, g->dz, DEV(g->w, w->g2), DEV(g->w, w->b2),
 			       y->xhat2, y->rstd2, y->x, err));
+		BTZ_TRY(act_q(g, y->x, N, d, err));
 		x = y->x;
 	}
 	return mm(g, 0, 1, N, 256, d, x, d, DEV(g->w, fm->wout), d, 0,

@@ -23,6 +23,9 @@ enum btz_status btz_gnet_new(struct btz_gnet **out,
 			     struct btz_error *err);
 void btz_gnet_free(struct btz_gnet *g);
 
+/* As btz_net_set_actq: activations rounded to int8 grids (--qat-act). */
+void btz_gnet_set_actq(struct btz_gnet *g, int on);
+
 /* As btz_net_step: the mean cross-entropy in nats in *loss and, with
  * grad not NULL, the gradient added to grad. */
 enum btz_status btz_gnet_step(struct btz_gnet *g, const struct btz_fmodel *fm,

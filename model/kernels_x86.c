@@ -1174,11 +1174,15 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 	const __m512i bias = _mm512_set1_epi16(-32768);
 	__m512i t[8], zsum = _mm512_setzero_si512();
 	uint64_t z = 0;
-	size_t j = 0, steps = 0;
+	size_t steps = 0;
 
 	for (int i = 0; i < 8; i++)
 		t[i] = _mm512_loadu_si512(table + 32 * i);
-	for (; j + 32 <= n; j += 32) {
+	for (size_t j = 0; j < n; j += 32) {
+		/* The last step masked: lanes past n read nothing and
+		 * weigh 0, which the bias correction counts as it should. */
+		__mmask32 m = n - j >= 32 ? ~(__mmask32)0
+					  : (__mmask32)((1u << (n - j)) - 1);
 		__m512i idx[2];
 
 		for (int h = 0; h < 2; h++) {
@@ -1187,7 +1191,9 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 			/* Both factors non-negative: the signed products
 			 * and shifts are the unsigned ones. */
 			mul_rshift16(_mm512_sub_epi32(
-					     vmx, _mm512_loadu_si512(s + j + 16 * h)),
+					     vmx, _mm512_maskz_loadu_epi32(
+							  (__mmask16)(m >> (16 * h)),
+							  s + j + 16 * h)),
 				     vmul, round, cnt, &ev, &od);
 			idx[h] = merge16(_mm512_min_epi64(ev, top),
 					 _mm512_min_epi64(od, top));
@@ -1195,9 +1201,9 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 		__m512i x = _mm512_inserti64x4(
 			_mm512_castsi256_si512(_mm512_cvtepi32_epi16(idx[0])),
 			_mm512_cvtepi32_epi16(idx[1]), 1);
-		__m512i w = lookup256(t, x);
+		__m512i w = _mm512_maskz_mov_epi16(m, lookup256(t, x));
 
-		_mm512_storeu_si512(e + j, w);
+		_mm512_mask_storeu_epi16(e + j, m, w);
 		/* Pairs of (w - 32768) as int32; the bias is added back. */
 		zsum = _mm512_add_epi32(
 			zsum, _mm512_madd_epi16(_mm512_xor_si512(w, bias), ones));
@@ -1207,11 +1213,7 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 			steps = 0;
 		}
 	}
-	z += weights_sum(zsum, steps);
-	if (j < n)
-		z += att_weights_avx2(s + j, n - j, mx, mul, shift, table,
-				      e + j);
-	return z;
+	return z + weights_sum(zsum, steps);
 }
 
 /* The tail by a masked load that reads nothing past n and fills the

@@ -24,7 +24,7 @@ static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
 	struct btz_model_method *mm = ctx;
 
 	unsigned t = mm->model->hp.transform;
-	struct btz_rows r = { 0, 0 };
+	struct btz_rows r = { 0, 0, 0 };
 	uint8_t *tmp = NULL, pre[2 * BTZ_VARINT_MAX];
 	size_t k = 0, got = 0;
 	enum btz_status st;
@@ -164,6 +164,174 @@ static enum btz_status mm_decode(void *ctx, const uint8_t *in, size_t n,
 	return part.st;
 }
 
+/* Planes (doc/format.md, "Planes payload"): sample i of a chunk of c
+ * interleaved channels is sample i / c of plane i % c. Every plane is
+ * then what a mono chunk would be: its own predictor state and windows,
+ * where the interleaved samples would each be predicted from the other
+ * channel's. A plane after the first may instead hold its channel minus
+ * the first (mod 2^16, so any samples): most of a stereo pair is in
+ * both channels. */
+#define PLANE_SAME 0
+#define PLANE_DIFF 1
+
+static void planes_split(const uint8_t *in, size_t n, unsigned c,
+			 uint8_t *out)
+{
+	size_t per = n / c;
+
+	for (size_t i = 0; i < n / 2; i++)
+		memcpy(out + i % c * per + i / c * 2, in + 2 * i, 2);
+}
+
+static void planes_join(const uint8_t *in, size_t n, unsigned c,
+			uint8_t *out)
+{
+	size_t per = n / c;
+
+	for (size_t i = 0; i < n / 2; i++)
+		memcpy(out + 2 * i, in + i % c * per + i / c * 2, 2);
+}
+
+/* Plane p's little-endian samples minus (sign -1) or plus (+1) plane
+ * ref's, mod 2^16, in place. */
+static void plane_diff(uint8_t *p, const uint8_t *ref, size_t per, int sign)
+{
+	for (size_t j = 0; j < per; j += 2) {
+		uint16_t a = btz_get_le16(p + j), b = btz_get_le16(ref + j);
+
+		btz_put_le16(p + j, (uint16_t)(sign < 0 ? a - b : a + b));
+	}
+}
+
+/* u8 channel count, then per plane a u8 mode, a varint coded size and
+ * the model's payload. A chunk that is not whole frames of 2 to
+ * BTZ_PLANES_MAX channels is not for this method (BTZ_E_BUF: the caller
+ * keeps another). Each later plane is coded both ways, the smaller
+ * kept. */
+static enum btz_status pl_encode(void *ctx, const uint8_t *in, size_t n,
+				 const struct btz_rows *rows, uint8_t *out,
+				 size_t cap, size_t *out_size,
+				 struct btz_error *err)
+{
+	struct btz_model_method *mm = ctx;
+	unsigned c = rows != NULL ? rows->channels : 0;
+	uint8_t *buf = NULL, *tmp[2] = { NULL, NULL };
+	size_t at = 1, per;
+	enum btz_status st = BTZ_OK;
+
+	if (c < 2 || c > BTZ_PLANES_MAX || n % (2 * c) != 0 || cap < 1)
+		return btz_fail(err, BTZ_E_BUF, "not whole frames of 2 to %d "
+				"channels", BTZ_PLANES_MAX);
+	per = n / c;
+	buf = malloc(n);
+	tmp[0] = malloc(cap);
+	tmp[1] = malloc(cap);
+	if (buf == NULL || tmp[0] == NULL || tmp[1] == NULL) {
+		st = btz_fail(err, BTZ_E_NOMEM, "out of memory");
+		goto done;
+	}
+	out[0] = (uint8_t)c;
+	planes_split(in, n, c, buf);
+	for (unsigned ch = 0; ch < c; ch++) {
+		uint8_t v[BTZ_VARINT_MAX], *p = buf + ch * per;
+		size_t got[2] = { SIZE_MAX, SIZE_MAX }, k;
+		int mode;
+
+		for (mode = PLANE_SAME; mode <= (ch ? PLANE_DIFF : PLANE_SAME);
+		     mode++) {
+			if (mode == PLANE_DIFF)
+				plane_diff(p, buf, per, -1);
+			st = mm_encode(mm, p, per, NULL, tmp[mode], cap,
+				       &got[mode], err);
+			if (mode == PLANE_DIFF)
+				plane_diff(p, buf, per, +1);
+			if (st == BTZ_E_BUF)
+				got[mode] = SIZE_MAX; /* the other may fit */
+			else if (st != BTZ_OK)
+				goto done;
+		}
+		mode = got[PLANE_DIFF] < got[PLANE_SAME] ? PLANE_DIFF
+							 : PLANE_SAME;
+		if (got[mode] == SIZE_MAX ||
+		    (k = btz_varint_encode(v, got[mode])) + 1 + got[mode] >
+			    cap - at) {
+			st = btz_fail(err, BTZ_E_BUF, "no room");
+			goto done;
+		}
+		out[at] = (uint8_t)mode;
+		memcpy(out + at + 1, v, k);
+		memcpy(out + at + 1 + k, tmp[mode], got[mode]);
+		at += 1 + k + got[mode];
+	}
+	*out_size = at;
+	st = BTZ_OK;
+done:
+	free(buf);
+	free(tmp[0]);
+	free(tmp[1]);
+	return st;
+}
+
+static enum btz_status pl_decode(void *ctx, const uint8_t *in, size_t n,
+				 uint8_t *out, size_t raw,
+				 struct btz_error *err)
+{
+	struct btz_method_part parts[BTZ_PLANES_MAX];
+	uint8_t mode[BTZ_PLANES_MAX];
+	unsigned c = n > 0 ? in[0] : 0;
+	size_t at = 1, per;
+	uint8_t *buf;
+
+	if (c < 2 || c > BTZ_PLANES_MAX || raw % (2 * c) != 0)
+		return btz_fail(err, BTZ_E_CORRUPT, "planes: %u channels of "
+				"16-bit samples in %zu bytes", c, raw);
+	per = raw / c;
+	for (unsigned ch = 0; ch < c; ch++) {
+		uint64_t s = 0;
+		size_t k = at < n ? btz_varint_decode(in + at + 1, n - at - 1,
+						      &s)
+				  : 0;
+
+		if (k == 0 || s == 0 || s > n - at - 1 - k)
+			return btz_fail(err, BTZ_E_CORRUPT, "planes: channel "
+					"%u: bad coded size", ch);
+		mode[ch] = in[at];
+		if (mode[ch] > (ch ? PLANE_DIFF : PLANE_SAME))
+			return btz_fail(err, BTZ_E_CORRUPT, "planes: channel "
+					"%u: unknown mode %u", ch, mode[ch]);
+		parts[ch] = (struct btz_method_part){ .in = in + at + 1 + k,
+						      .n = (size_t)s,
+						      .raw = per };
+		at += 1 + k + (size_t)s;
+	}
+	if (at != n)
+		return btz_fail(err, BTZ_E_CORRUPT, "planes: %zu bytes after "
+				"the last channel", n - at);
+	buf = malloc(raw);
+	if (buf == NULL)
+		return btz_fail(err, BTZ_E_NOMEM, "out of memory");
+	for (unsigned ch = 0; ch < c; ch++)
+		parts[ch].out = buf + ch * per;
+	mm_decode_many(ctx, parts, c);
+	for (unsigned ch = 0; ch < c; ch++)
+		if (parts[ch].st != BTZ_OK) {
+			enum btz_status st = parts[ch].st;
+
+			if (err != NULL) {
+				*err = parts[ch].err;
+				btz_fail_prefix(err, "channel %u", ch);
+			}
+			free(buf);
+			return st;
+		}
+	for (unsigned ch = 1; ch < c; ch++)
+		if (mode[ch] == PLANE_DIFF)
+			plane_diff(buf + ch * per, buf, per, +1);
+	planes_join(buf, raw, c, out);
+	free(buf);
+	return BTZ_OK;
+}
+
 enum btz_device_choice btz_device_arg(const char *s)
 {
 	if (strcmp(s, "auto") == 0)
@@ -208,6 +376,13 @@ void btz_model_method_init(struct btz_model_method *mm, struct btz_model *m,
 	mm->method.decode = mm_decode;
 	mm->method.lockstep = mm_lockstep;
 	mm->method.decode_many = mm_decode_many;
+	if (k < BTZ_PLANES_MODELS) {
+		mm->planes.id = (uint8_t)(BTZ_METHOD_PLANES0 + k);
+		mm->planes.name = m->name;
+		mm->planes.ctx = mm;
+		mm->planes.encode = pl_encode;
+		mm->planes.decode = pl_decode;
+	}
 }
 
 void btz_model_method_free(struct btz_model_method *mm)

@@ -16,6 +16,10 @@ struct btz_model_method {
 	struct btz_model *model;
 	struct btz_predictor pred;
 	struct btz_method method;
+	/* The same model over channel planes (method 0x40 + k, for k below
+	 * BTZ_PLANES_MODELS; id 0 otherwise): each channel of a chunk of
+	 * interleaved 16-bit samples coded as a mono chunk of its own. */
+	struct btz_method planes;
 };
 
 /* --device: where the models run. */
@@ -29,7 +33,7 @@ enum btz_device_choice btz_device_arg(const char *s);
  * way. */
 void btz_device_choose(enum btz_device_choice want);
 
-/* Wraps a loaded model as method id 0x80 + k. */
+/* Wraps a loaded model as method id 0x80 + k, and as 0x40 + k. */
 void btz_model_method_init(struct btz_model_method *mm, struct btz_model *m,
 			   unsigned k);
 void btz_model_method_free(struct btz_model_method *mm);

@@ -28,10 +28,11 @@
 /* The chunk class of container headers and trailers: after the four
  * modalities, coded by the fallback methods only. */
 #define CLASS_FALLBACK 4
-/* Samples of more than one channel: the shipped audio model was trained
- * on mono, and its layout predicts a sample from the one before it, the
- * other channel's here. Measured on a stereo WAV, its 64 KiB chunks lost
- * to LZMA2's full-size ones; so fallback methods, full-size chunks. */
+/* Samples of more than one channel: the audio model codes each channel's
+ * plane as it codes mono (the planes method), in chunks of as many
+ * windows per channel as a mono chunk has; LZMA2 competes as ever. The
+ * model on the interleaved samples would predict each from the other
+ * channel's. */
 #define CLASS_MULTICHANNEL 5
 #define NCLASSES 6
 
@@ -60,6 +61,7 @@ struct packer {
 	unsigned cur_class; /* a modality or CLASS_FALLBACK, _MULTICHANNEL */
 	size_t cur_limit; /* chunk bytes for the current class */
 	uint32_t cur_width; /* the current image payload's, or 0 */
+	unsigned cur_channels; /* the current audio payload's */
 	uint64_t range_off; /* data-stream offset of the current range */
 	int force_mod; /* --modality, or -1 */
 	/* Candidate methods per class: its model (if loaded), lzma2. */
@@ -103,9 +105,12 @@ static void drain_one(struct packer *pk)
 			j->err.msg);
 	/* Chunks are written in order, so the table's order (first use) is
 	 * the same for any thread count. */
-	if (j->c.method >= BTZ_METHOD_MODEL0) {
-		size_t k = j->c.method - BTZ_METHOD_MODEL0;
+	if (btz_method_model(j->c.method) >= 0) {
+		size_t k = (size_t)btz_method_model(j->c.method);
 		const struct btz_model *m = pk->models[k].model;
+		uint8_t base = j->c.method >= BTZ_METHOD_MODEL0
+				       ? BTZ_METHOD_MODEL0
+				       : BTZ_METHOD_PLANES0;
 
 		if (pk->table[k] < 0) {
 			if (btz_index_add_model(&pk->w.ix, m->fingerprint,
@@ -113,7 +118,11 @@ static void drain_one(struct packer *pk)
 				btz_die("%s: %s", pk->outname, err.msg);
 			pk->table[k] = (int)pk->w.ix.nmodels - 1;
 		}
-		j->c.method = (uint8_t)(BTZ_METHOD_MODEL0 + pk->table[k]);
+		if (base == BTZ_METHOD_PLANES0 &&
+		    pk->table[k] >= BTZ_PLANES_MODELS)
+			btz_die("%s: model table too long for planes",
+				pk->outname); /* 4 models at most: never */
+		j->c.method = (uint8_t)(base + pk->table[k]);
 	}
 	if (btz_writer_add_chunk(&pk->w, &j->c, j->out, &err) != BTZ_OK)
 		btz_die("%s: %s", pk->outname, err.msg);
@@ -141,6 +150,7 @@ static struct cjob *current(struct packer *pk)
 	j->offset = pk->stream_off;
 	/* Payload chunks start at pixel boundaries (limit_for). */
 	j->rows = btz_rows_at(pk->cur_width, pk->stream_off - pk->range_off);
+	j->rows.channels = pk->cur_channels;
 	j->cand = pk->cand[pk->cur_class];
 	j->ncand = pk->ncand[pk->cur_class];
 	j->job.run = cjob_run;
@@ -181,20 +191,26 @@ static void append(struct packer *pk, const uint8_t *p, size_t n)
 /* A model codes chunks of at most BTZ_MODEL_CHUNK_WINDOWS windows, so
  * that a decoder can hold all their caches; other chunks take the full
  * chunk size, where LZMA2 does best. */
-static size_t limit_for(const struct packer *pk, unsigned cls)
+static size_t limit_for(const struct packer *pk, unsigned cls,
+			unsigned channels)
 {
-	size_t lim = pk->chunk_size;
+	size_t lim = pk->chunk_size, u;
+	unsigned mod = cls == CLASS_MULTICHANNEL ? BTZ_MOD_AUDIO : cls;
 
 	for (size_t k = 0; k < pk->nmodels; k++) {
 		const struct btz_model *m = pk->models[k].model;
 		size_t w = (size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context;
 
-		if (m->hp.modality == cls && w < lim)
+		if (cls == CLASS_MULTICHANNEL)
+			w *= channels;
+		if (m->hp.modality == mod && w < lim)
 			lim = w;
 	}
 	/* Whole pixels or samples, so that every chunk's windows start on
-	 * one, as the model's training windows did (-c may be anything). */
-	size_t u = btz_modality_unit(cls);
+	 * one, as the model's training windows did (-c may be anything);
+	 * whole frames of all the channels. */
+	u = cls == CLASS_MULTICHANNEL ? 2 * (size_t)channels
+				      : btz_modality_unit(cls);
 	if (lim > u)
 		lim -= lim % u;
 	return lim;
@@ -205,14 +221,16 @@ static size_t limit_for(const struct packer *pk, unsigned cls)
  * chunk of its own, so that the model's windows start at its first byte
  * (text and other members share chunks, as small files compress better
  * together). */
-static void begin_range(struct packer *pk, unsigned cls, uint32_t width)
+static void begin_range(struct packer *pk, unsigned cls, uint32_t width,
+			unsigned channels)
 {
 	if (pk->cur != NULL && pk->cur->n > 0 &&
 	    (cls != pk->cur_class || cls == BTZ_MOD_IMAGE ||
 	     cls == BTZ_MOD_AUDIO || cls == CLASS_MULTICHANNEL))
 		submit_current(pk);
 	pk->cur_class = cls;
-	pk->cur_limit = limit_for(pk, cls);
+	pk->cur_channels = cls == CLASS_MULTICHANNEL ? channels : 0;
+	pk->cur_limit = limit_for(pk, cls, channels);
 	pk->cur_width = cls == BTZ_MOD_IMAGE ? width : 0;
 	pk->range_off = pk->stream_off;
 }
@@ -242,7 +260,7 @@ static uint64_t append_member(struct packer *pk, const struct btz_payload *pl,
 				      : pl->modality;
 		}
 		if (pos == start)
-			begin_range(pk, cls, pl->width);
+			begin_range(pk, cls, pl->width, pl->channels);
 		if (stop - pos < take)
 			take = (size_t)(stop - pos);
 		append(pk, p, take);
@@ -318,6 +336,12 @@ static void add_loaded_model(struct packer *pk, const char *path,
 	pk->cand[mod][1] = pk->cand[mod][0];
 	pk->cand[mod][0] = &pk->models[pk->nmodels].method;
 	pk->ncand[mod] = 2;
+	if (mod == BTZ_MOD_AUDIO && pk->models[pk->nmodels].planes.id != 0) {
+		pk->cand[CLASS_MULTICHANNEL][1] = pk->cand[CLASS_MULTICHANNEL][0];
+		pk->cand[CLASS_MULTICHANNEL][0] =
+			&pk->models[pk->nmodels].planes;
+		pk->ncand[CLASS_MULTICHANNEL] = 2;
+	}
 	pk->nmodels++;
 }
 
@@ -864,7 +888,7 @@ int main(int argc, char **argv)
 		add_default_models(&pk);
 	if (pk.nmodels > 0)
 		btz_device_choose(device);
-	pk.cur_limit = limit_for(&pk, BTZ_MOD_OTHER);
+	pk.cur_limit = limit_for(&pk, BTZ_MOD_OTHER, 0);
 	t0 = btz_now();
 	btz_progress_start(&pk.prog, "btzpack", total);
 

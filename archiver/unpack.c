@@ -125,10 +125,9 @@ static size_t load_models(struct unpacker *u, char *const *paths,
 			continue;
 		end = member_chunks(ix, &ix->members[i], &c);
 		for (; c < end; c++) {
-			unsigned k = ix->chunks[c].method - BTZ_METHOD_MODEL0;
+			int k = btz_method_model(ix->chunks[c].method);
 
-			if (ix->chunks[c].method >= BTZ_METHOD_MODEL0 &&
-			    k < ix->nmodels)
+			if (k >= 0 && (size_t)k < ix->nmodels)
 				used[k] = 1;
 		}
 	}
@@ -143,6 +142,9 @@ static size_t load_models(struct unpacker *u, char *const *paths,
 			btz_die("%s: %s", u->name, err.msg);
 		btz_model_method_init(&u->models[k], m, (unsigned)k);
 		u->ms.by_id[BTZ_METHOD_MODEL0 + k] = &u->models[k].method;
+		if (u->models[k].planes.id != 0)
+			u->ms.by_id[u->models[k].planes.id] =
+				&u->models[k].planes;
 		loaded++;
 	}
 	return loaded;
@@ -181,14 +183,21 @@ static void select_members(struct unpacker *u, char **args, int n)
 	}
 }
 
+/* The model a chunk's method codes with, or NULL. */
+static const char *model_name(const struct btz_index *ix, uint8_t id)
+{
+	int k = btz_method_model(id);
+
+	return k >= 0 && (size_t)k < ix->nmodels ? ix->models[k].name : NULL;
+}
+
 /* A model chunk is shown by the name of its model. */
 static const char *method_name(const struct btz_index *ix,
 			       const struct btz_methods *ms, uint8_t id)
 {
-	if (id >= BTZ_METHOD_MODEL0 &&
-	    (size_t)(id - BTZ_METHOD_MODEL0) < ix->nmodels)
-		return ix->models[id - BTZ_METHOD_MODEL0].name;
-	return btz_method_name(ms, id);
+	const char *m = model_name(ix, id);
+
+	return m != NULL ? m : btz_method_name(ms, id);
 }
 
 static void mode_string(char *s, const struct btz_member *m)
@@ -286,10 +295,9 @@ static void list(struct unpacker *u)
 			seen[b / 32] |= 1u << b % 32;
 			join(methods, sizeof(methods), &mlen,
 			     method_name(ix, &u->ms, k->method));
-			if (b >= BTZ_METHOD_MODEL0 &&
-			    b - BTZ_METHOD_MODEL0 < ix->nmodels)
+			if (model_name(ix, (uint8_t)b) != NULL)
 				join(models, sizeof(models), &nlen,
-				     ix->models[b - BTZ_METHOD_MODEL0].name);
+				     model_name(ix, (uint8_t)b));
 		}
 		if (m->type == BTZ_TYPE_FILE && m->size > 0)
 			snprintf(ratio, sizeof(ratio), "%.3f",

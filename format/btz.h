@@ -46,6 +46,9 @@ enum btz_modality {
  * knows it (a PPM's or BMP's header) gives it to the chunk's methods. */
 struct btz_rows {
 	uint32_t width, x0;
+	/* Audio: the chunk's 16-bit samples interleave this many channels
+	 * (0 or 1: one). */
+	uint32_t channels;
 };
 #define BTZ_ROWS_WIDTH_MAX ((uint32_t)1 << 24)
 
@@ -61,7 +64,8 @@ static inline int btz_rows_known(const struct btz_rows *r)
  * pixels of an image width pixels wide; width 0: unknown. */
 static inline struct btz_rows btz_rows_at(uint32_t width, uint64_t off)
 {
-	struct btz_rows r = { width, width ? (uint32_t)(off / 3 % width) : 0 };
+	struct btz_rows r = { width, width ? (uint32_t)(off / 3 % width) : 0,
+			      0 };
 
 	return r;
 }

@@ -154,7 +154,7 @@ const char *btz_method_name(const struct btz_methods *ms, uint8_t id)
 {
 	if (ms->by_id[id] != NULL)
 		return ms->by_id[id]->name;
-	return id >= BTZ_METHOD_MODEL0 ? "model" : "unknown";
+	return btz_method_model(id) >= 0 ? "model" : "unknown";
 }
 
 static int is_constant(const uint8_t *p, size_t n)
@@ -261,10 +261,10 @@ enum btz_status btz_chunk_decode(const struct btz_methods *ms,
 	const struct btz_method *m = ms->by_id[c->method];
 
 	if (m == NULL) {
-		if (c->method >= BTZ_METHOD_MODEL0)
+		if (btz_method_model(c->method) >= 0)
 			return btz_fail(err, BTZ_E_MODEL,
-					"needs model %u, which is not loaded",
-					c->method - BTZ_METHOD_MODEL0);
+					"needs model %d, which is not loaded",
+					btz_method_model(c->method));
 		return btz_fail(err, BTZ_E_CORRUPT, "unknown method 0x%02x",
 				c->method);
 	}

@@ -15,8 +15,24 @@ enum btz_method_id {
 	BTZ_METHOD_STORED = 0x00,
 	BTZ_METHOD_LZMA2 = 0x01,
 	BTZ_METHOD_REPEAT = 0x02,
+	/* model k over the planes of interleaved 16-bit channels: 0x40 + k,
+	 * k < BTZ_PLANES_MODELS */
+	BTZ_METHOD_PLANES0 = 0x40,
 	BTZ_METHOD_MODEL0 = 0x80, /* model k of the index's table: 0x80 + k */
 };
+#define BTZ_PLANES_MODELS 63
+#define BTZ_PLANES_MAX 16 /* channels a planes chunk may have */
+
+/* The model-table entry a method id codes with (model or planes), or -1. */
+static inline int btz_method_model(uint8_t id)
+{
+	if (id >= BTZ_METHOD_MODEL0 && id < 0xff)
+		return id - BTZ_METHOD_MODEL0;
+	if (id >= BTZ_METHOD_PLANES0 &&
+	    id < BTZ_METHOD_PLANES0 + BTZ_PLANES_MODELS)
+		return id - BTZ_METHOD_PLANES0;
+	return -1;
+}
 
 /* One chunk of a decode of many: in[0, n) to out[0, raw), its result in
  * st and err. */

@@ -232,7 +232,7 @@ static void med_predict(const uint8_t *p, size_t k, const struct btz_rows *r,
 static void med_run(uint8_t *p, size_t n, const struct btz_rows *rows,
 		    int inverse)
 {
-	struct btz_rows r = { 0, 0 };
+	struct btz_rows r = { 0, 0, 0 };
 	size_t np = n / 3;
 
 	if (rows != NULL && btz_rows_known(rows))

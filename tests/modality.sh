@@ -43,9 +43,11 @@ bmp() {
 	} >"$1"
 }
 
-# wav FILE DATA_BYTES [FMT_TAG BITS CHANNELS]: RIFF/WAVE (mono unless
-# CHANNELS): an odd "junk" chunk, "fmt ", "data" with DATA_BYTES drawn from the audio model (padded
-# if odd), and an odd LIST chunk after it.
+# wav FILE DATA_BYTES [FMT_TAG BITS CHANNELS [SUM]]: RIFF/WAVE (mono
+# unless CHANNELS): an odd "junk" chunk, "fmt ", "data" with DATA_BYTES
+# drawn from the audio model (padded if odd; 16-bit channels each drawn on
+# its own, or with SUM, two channels a, b as a, a + b), and an odd LIST
+# chunk after it.
 wav() {
 	{
 		printf RIFF
@@ -62,7 +64,19 @@ wav() {
 		le "${4:-16}" 2
 		printf data
 		le "$2" 4
-		"$MKSAMPLE" models/snd.btm "$2" 9
+		if [ "${5:-1}" -gt 1 ] && [ "${4:-16}" -eq 16 ] &&
+			[ $(($2 % (2 * $5))) -eq 0 ]; then
+			if [ -n "${6:-}" ]; then
+				"$MKSAMPLE" models/snd.btm "$2" 9 0 2 |
+					perl -e 'local $/; my @s = unpack("v*", <STDIN>);
+						print pack("v*", map { $_ % 2 ? ($s[$_ - 1] + $s[$_]) & 0xffff
+							: $s[$_] } 0 .. $#s)'
+			else
+				"$MKSAMPLE" models/snd.btm "$2" 9 0 "$5"
+			fi
+		else
+			"$MKSAMPLE" models/snd.btm "$2" 9
+		fi
 		[ $(($2 % 2)) -eq 0 ] || printf '\000'
 		printf LIST
 		le 13 4
@@ -139,13 +153,51 @@ check_routing topdown.bmp image 70 1920 random-21
 wav sound.wav 5001
 pack sound.wav
 check_routing sound.wav audio 56 5001 random-22
-# Stereo samples are audio, cut from the headers, but no model codes
-# them (audio models are trained on mono): one fallback chunk, not the
-# model's 64-window chunks.
+# Stereo samples: each channel to the audio model on its own (planes), in
+# chunks of 64 windows a channel (8192 bytes of frames), the last short.
 wav stereo.wav 40000 1 16 2
 pack stereo.wav
-check_routing stereo.wav audio 56 40000 '*'
-expect_eq 3 "$(grep -c '^  chunk' stereo.wav.chunks)" "chunks of stereo.wav"
+check_routing stereo.wav audio 56 40000 random-22
+expect_eq 7 "$(grep -c '^  chunk' stereo.wav.chunks)" "chunks of stereo.wav"
+# The channels of stereo.wav as a, a + b: the second is coded as its
+# difference from the first, b, so the archive is stereo.wav's, give or
+# take the listing's bytes.
+wav sum.wav 40000 1 16 2 sum
+pack sum.wav
+check_routing sum.wav audio 56 40000 random-22
+_d=$(($(wc -c <sum.wav.btz) - $(wc -c <stereo.wav.btz)))
+[ "${_d#-}" -le 16 ] ||
+	fail "sum.wav: $(wc -c <sum.wav.btz) bytes, stereo.wav $(wc -c <stereo.wav.btz)"
+# Three channels; a last frame cut short (then not whole frames: that
+# chunk goes to the other methods).
+wav three.wav 30000 1 16 3
+pack three.wav
+check_routing three.wav audio 56 30000 random-22
+{ head -c 52 stereo.wav; le 40002 4; tail -c +57 stereo.wav | head -c 40000
+  printf zz; tail -c 24 stereo.wav; } >ragged.wav
+pack ragged.wav
+check_routing ragged.wav audio 56 40002 '*'
+expect_eq "random-22 random-22" \
+	"$(awk '$1 == "chunk" { print $7 }' ragged.wav.chunks | sed -n '2p;5p' | xargs)" \
+	"methods of ragged.wav's first and fourth payload chunks"
+_m=$(awk '$1 == "chunk" { print $7 }' ragged.wav.chunks | sed -n 6p)
+[ "$_m" != random-22 ] || fail "ragged.wav: the model coded a chunk of partial frames"
+# The planes payload: chunk 1's block starts at 91, after the header and
+# the 56-byte header chunk (stored); method 0x40 (planes of model 0), two
+# 2-byte sizes, then the channel count, 2. A count that does not make
+# whole frames, or out of range, is refused as corrupt, naming the chunk,
+# and extraction leaves no file.
+expect_eq "40 02" "$(od -An -tx1 -j91 -N6 stereo.wav.btz | awk '{ print $1, $6 }')" \
+	"method and channels of stereo.wav's chunk 1"
+cp stereo.wav.btz three.btz
+printf '\003' | dd of=three.btz bs=1 seek=96 conv=notrunc 2>/dev/null
+expect_status 1 "$BTZUNPACK" --model=models -t three.btz
+expect_err 'chunk 1: planes: 3 channels of 16-bit samples in 8192 bytes'
+printf '\021' | dd of=stereo.wav.btz bs=1 seek=96 conv=notrunc 2>/dev/null
+rm -rf x && mkdir x
+expect_status 1 "$BTZUNPACK" --model=models -C x stereo.wav.btz
+expect_err 'chunk 1: planes: 17 channels'
+no_file x/stereo.wav
 # -l -v: the model column (after the method), "-" without a model.
 "$BTZUNPACK" -l -v sound.wav.btz >long
 awk '$NF == "sound.wav" && $8 == "audio" && $10 == "random-22" { ok = 1 }

@@ -745,7 +745,7 @@ static void test_med(void)
 	/* (R, G, B): left (30, 20, 10), above (60, 50, 10), above-left
 	 * (40, 40, 40), then (90, 80, 70). */
 	uint8_t s[12] = { 40, 40, 40, 30, 20, 10, 60, 50, 10, 90, 80, 70 };
-	struct btz_rows r = { 2, 0 }, none = { 0, 0 };
+	struct btz_rows r = { 2, 0, 0 }, none = { 0, 0, 0 };
 	uint64_t seed = 5;
 	size_t nz = 0;
 
@@ -770,7 +770,7 @@ static void test_med(void)
 		buf[3 * k + 2] = (uint8_t)(g + 20 - (int)x + (int)y);
 	}
 	memcpy(orig, buf, N);
-	r = (struct btz_rows){ W, 0 };
+	r = (struct btz_rows){ W, 0, 0 };
 	btz_transform_forward(BTZ_TRANSFORM_MED, buf, N, &r);
 	for (size_t k = W + 1; k < W * H; k++)
 		if (k % W != 0)
@@ -796,7 +796,7 @@ static void test_med(void)
 				orig[i] = buf[i] = (uint8_t)btz_splitmix64(&seed);
 			/* The chunk starts a pixel into buf, and that pixel
 			 * changes between the two: neither may read it. */
-			r = (struct btz_rows){ w, x0 };
+			r = (struct btz_rows){ w, x0, 0 };
 			btz_transform_forward(BTZ_TRANSFORM_MED, buf + 3, n, &r);
 			buf[0] ^= 0x55;
 			btz_transform_inverse(BTZ_TRANSFORM_MED, buf + 3, n, &r);

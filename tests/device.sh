@@ -23,6 +23,11 @@ mkdir models src
 "$MKSAMPLE" models/t.btm 9000 3 >src/sample.bin
 "$MKSAMPLE" models/s.btm 7001 4 >src/sound.raw
 make_text 4000 src/words.txt
+# A stereo WAV (8 kHz, 12000 bytes of frames), each channel drawn from
+# the audio model: the planes method codes it on either device.
+{ printf 'RIFF\004\057\000\000WAVEfmt \020\000\000\000\001\000\002\000'
+  printf '\100\037\000\000\000\175\000\000\004\000\020\000data\340\056\000\000'
+  "$MKSAMPLE" models/s.btm 12000 5 0 2; } >stereo.wav
 
 expect_status 0 "$BTZPACK" -q --device=cpu --model=models/t.btm -o cpu.btz src
 expect_status 0 "$BTZPACK" -q --device=cpu --model=models/s.btm \
@@ -40,6 +45,15 @@ expect_status 0 "$BTZPACK" -q --device=cuda --model=models/s.btm \
 	--modality=audio -o gpu-audio.btz src/sound.raw
 cmp -s cpu-audio.btz gpu-audio.btz ||
 	fail "$BTZ_DEVICE_TEST and CPU audio archives differ"
+expect_status 0 "$BTZPACK" -q --device=cpu --model=models/s.btm \
+	-o cpu-stereo.btz stereo.wav
+"$BTZUNPACK" -l cpu-stereo.btz >list
+grep -q "random-42.*stereo.wav" list ||
+	{ cat list >&2; fail "the model coded no chunk of stereo.wav"; }
+expect_status 0 "$BTZPACK" -q --device=cuda --model=models/s.btm \
+	-o gpu-stereo.btz stereo.wav
+cmp -s cpu-stereo.btz gpu-stereo.btz ||
+	fail "$BTZ_DEVICE_TEST and CPU stereo archives differ"
 
 # Each reads the other's.
 mkdir x y z
@@ -50,6 +64,9 @@ same_file src/sound.raw z/src/sound.raw
 expect_status 0 "$BTZUNPACK" --device=cpu --model=models -C y gpu1.btz
 same_tree src y/src
 expect_status 0 "$BTZUNPACK" --device=auto --model=models -t gpu-audio.btz
+mkdir w
+expect_status 0 "$BTZUNPACK" --device=cuda --model=models -C w cpu-stereo.btz
+same_file stereo.wav w/stereo.wav
 
 # -v says where the models ran.
 expect_status 0 "$BTZUNPACK" -v --device=cuda --model=models -t cpu.btz

@@ -64,6 +64,7 @@ struct packer {
 	unsigned cur_channels; /* the current audio payload's */
 	uint64_t range_off; /* data-stream offset of the current range */
 	int force_mod; /* --modality, or -1 */
+	unsigned force_channels; /* --channels, or 0 */
 	/* Candidate methods per class: its model (if loaded), lzma2. */
 	const struct btz_method *cand[NCLASSES][2];
 	size_t ncand[NCLASSES];
@@ -390,8 +391,13 @@ static int pack_file(struct packer *pk, struct btz_member *m, read_fn rd,
 	if ((size_t)k < BTZ_SNIFF_SIZE)
 		expect = (uint64_t)k;
 	btz_payload_find(&pl, pk->rdbuf, (size_t)k, expect);
-	if (pk->force_mod >= 0 && pl.modality != (unsigned)pk->force_mod)
+	if (pk->force_mod >= 0 && pl.modality != (unsigned)pk->force_mod) {
 		btz_payload_whole(&pl, (enum btz_modality)pk->force_mod);
+		/* Raw samples: as many channels as --channels says (a
+		 * WAV header's count stands). */
+		if (pk->force_channels > 0)
+			pl.channels = pk->force_channels;
+	}
 	while (k > 0) {
 		XXH3_64bits_update(h, pk->rdbuf, (size_t)k);
 		payload += append_member(pk, &pl, size, pk->rdbuf, (size_t)k);
@@ -710,6 +716,8 @@ static void usage(FILE *f)
 "      --device=WHERE    run models on cpu, cuda or auto (default: a GPU\n"
 "                        if one answers); the archive is the same\n"
 "      --modality=MOD    treat every file as MOD: text, image, audio or other\n"
+"      --channels=N      with --modality=audio: raw samples interleave N\n"
+"                        channels (default 1)\n"
 "                        (raw pixels or samples: the whole file is payload)\n"
 "  -T, --threads=N       worker threads, 0 = one per CPU (default)\n"
 "  -f, --force           overwrite the output; allow a terminal as output\n"
@@ -745,7 +753,7 @@ static char *default_output(const char *path)
 int main(int argc, char **argv)
 {
 	enum { OPT_FROM_TAR = 256, OPT_CHUNK, OPT_MODEL, OPT_MODALITY,
-	       OPT_NO_DEFAULTS, OPT_DEVICE };
+	       OPT_NO_DEFAULTS, OPT_DEVICE, OPT_CHANNELS };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "from-tar", required_argument, NULL, OPT_FROM_TAR },
@@ -755,6 +763,7 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "no-default-models", no_argument, NULL, OPT_NO_DEFAULTS },
 		{ "modality", required_argument, NULL, OPT_MODALITY },
+		{ "channels", required_argument, NULL, OPT_CHANNELS },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "keep", no_argument, NULL, 'k' },
@@ -808,6 +817,17 @@ int main(int argc, char **argv)
 			pk.force_mod = (int)mod;
 			break;
 		}
+		case OPT_CHANNELS: {
+			char *end;
+			unsigned long c = strtoul(optarg, &end, 10);
+
+			if (*optarg < '1' || *optarg > '9' || *end != '\0' ||
+			    c > BTZ_PLANES_MAX)
+				btz_die("--channels: '%s' is not a channel count "
+					"from 1 to %d", optarg, BTZ_PLANES_MAX);
+			pk.force_channels = (unsigned)c;
+			break;
+		}
 		case 'e': extreme = BTZ_LZMA_EXTREME; break;
 		case 'T':
 			threads = btz_parse_threads(optarg);
@@ -854,6 +874,8 @@ int main(int argc, char **argv)
 	}
 	if (total == UINT64_MAX)
 		total = 0;
+	if (pk.force_channels > 0 && pk.force_mod != BTZ_MOD_AUDIO)
+		btz_die("--channels needs --modality=audio");
 	if (argc == 0 && from_tar == NULL && isatty(STDIN_FILENO) && !force)
 		btz_die("refusing to read data from a terminal (use -f)");
 

@@ -332,6 +332,16 @@ pack raw.rgb --modality=image
 check_routing raw.rgb image 0 5000 random-21
 pack raw.pcm --modality=audio
 check_routing raw.pcm audio 0 5000 random-22
+# Raw stereo samples: --channels=2 gives each channel to the model.
+"$MKSAMPLE" models/snd.btm 20000 9 0 2 >raw2.pcm
+pack raw2.pcm --modality=audio --channels=2
+check_routing raw2.pcm audio 0 20000 random-22
+expect_status 1 "$BTZPACK" --channels=2 -o c.btz raw2.pcm
+expect_err "--channels needs --modality=audio"
+no_file c.btz
+expect_status 1 "$BTZPACK" --modality=audio --channels=17 -o c.btz raw2.pcm
+expect_err "--channels: '17' is not a channel count from 1 to 16"
+no_file c.btz
 # A header of the forced modality is still kept apart; another is not.
 pack rgb.ppm --modality=image
 check_routing rgb.ppm image 13 3600 random-21

@@ -1151,6 +1151,46 @@ static void silu_mul_avx512(const int8_t *a, const int8_t *u, size_t n,
 	}
 }
 
+/* One step of 32 positions: their weights stored, their biased pair
+ * sums returned. m masks the last, partial step (lanes past n read
+ * nothing and weigh 0, which the bias correction counts as it should);
+ * full steps pass all ones, which folds away. */
+VNNI_FN __m512i att_step(const int32_t *s, uint16_t *e, __mmask32 m,
+			 __m512i vmx, __m512i vmul, __m512i round,
+			 __m128i cnt, const __m512i t[8])
+{
+	const __m512i top = _mm512_set1_epi64(255);
+	__m512i idx[2];
+
+	for (int h = 0; h < 2; h++) {
+		__mmask16 mh = (__mmask16)(m >> (16 * h));
+		__m512i ev, od,
+			x = mh == 0xffff ? _mm512_loadu_si512(s + 16 * h)
+					 : _mm512_maskz_loadu_epi32(mh, s + 16 * h);
+
+		/* Both factors non-negative: the signed products and
+		 * shifts are the unsigned ones. */
+		mul_rshift16(_mm512_sub_epi32(vmx, x), vmul, round, cnt, &ev,
+			     &od);
+		idx[h] = merge16(_mm512_min_epi64(ev, top),
+				 _mm512_min_epi64(od, top));
+	}
+	__m512i w = lookup256(
+		t, _mm512_inserti64x4(
+			   _mm512_castsi256_si512(_mm512_cvtepi32_epi16(idx[0])),
+			   _mm512_cvtepi32_epi16(idx[1]), 1));
+
+	if (m == ~(__mmask32)0) {
+		_mm512_storeu_si512(e, w);
+	} else {
+		w = _mm512_maskz_mov_epi16(m, w);
+		_mm512_mask_storeu_epi16(e, m, w);
+	}
+	/* Pairs of (w - 32768) as int32; the bias is added back. */
+	return _mm512_madd_epi16(_mm512_xor_si512(w, _mm512_set1_epi16(-32768)),
+				 _mm512_set1_epi16(1));
+}
+
 /* Attention weights, 32 positions a step: the index as in rq8 (64-bit
  * products on even and odd lanes, rounding shift), clamped at 255, but
  * the table lookup without gathers: its 256 entries sit in eight
@@ -1169,49 +1209,28 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 	const __m512i round = _mm512_set1_epi64(
 		shift ? (int64_t)1 << (shift - 1) : 0);
 	const __m128i cnt = _mm_cvtsi32_si128(shift);
-	const __m512i top = _mm512_set1_epi64(255);
-	const __m512i ones = _mm512_set1_epi16(1);
-	const __m512i bias = _mm512_set1_epi16(-32768);
 	__m512i t[8], zsum = _mm512_setzero_si512();
 	uint64_t z = 0;
-	size_t steps = 0;
+	size_t j = 0, steps = 0;
 
 	for (int i = 0; i < 8; i++)
 		t[i] = _mm512_loadu_si512(table + 32 * i);
-	for (size_t j = 0; j < n; j += 32) {
-		/* The last step masked: lanes past n read nothing and
-		 * weigh 0, which the bias correction counts as it should. */
-		__mmask32 m = n - j >= 32 ? ~(__mmask32)0
-					  : (__mmask32)((1u << (n - j)) - 1);
-		__m512i idx[2];
-
-		for (int h = 0; h < 2; h++) {
-			__m512i ev, od;
-
-			/* Both factors non-negative: the signed products
-			 * and shifts are the unsigned ones. */
-			mul_rshift16(_mm512_sub_epi32(
-					     vmx, _mm512_maskz_loadu_epi32(
-							  (__mmask16)(m >> (16 * h)),
-							  s + j + 16 * h)),
-				     vmul, round, cnt, &ev, &od);
-			idx[h] = merge16(_mm512_min_epi64(ev, top),
-					 _mm512_min_epi64(od, top));
-		}
-		__m512i x = _mm512_inserti64x4(
-			_mm512_castsi256_si512(_mm512_cvtepi32_epi16(idx[0])),
-			_mm512_cvtepi32_epi16(idx[1]), 1);
-		__m512i w = _mm512_maskz_mov_epi16(m, lookup256(t, x));
-
-		_mm512_mask_storeu_epi16(e + j, m, w);
-		/* Pairs of (w - 32768) as int32; the bias is added back. */
-		zsum = _mm512_add_epi32(
-			zsum, _mm512_madd_epi16(_mm512_xor_si512(w, bias), ones));
+	for (; j + 32 <= n; j += 32) {
+		zsum = _mm512_add_epi32(zsum, att_step(s + j, e + j,
+						       ~(__mmask32)0, vmx,
+						       vmul, round, cnt, t));
 		if (++steps == (1u << 15)) {
 			z += weights_sum(zsum, steps);
 			zsum = _mm512_setzero_si512();
 			steps = 0;
 		}
+	}
+	if (j < n) {
+		zsum = _mm512_add_epi32(
+			zsum, att_step(s + j, e + j,
+				       (__mmask32)((1u << (n - j)) - 1), vmx,
+				       vmul, round, cnt, t));
+		steps++;
 	}
 	return z + weights_sum(zsum, steps);
 }

@@ -109,9 +109,6 @@ static void drain_one(struct packer *pk)
 	if (btz_method_model(j->c.method) >= 0) {
 		size_t k = (size_t)btz_method_model(j->c.method);
 		const struct btz_model *m = pk->models[k].model;
-		uint8_t base = j->c.method >= BTZ_METHOD_MODEL0
-				       ? BTZ_METHOD_MODEL0
-				       : BTZ_METHOD_PLANES0;
 
 		if (pk->table[k] < 0) {
 			if (btz_index_add_model(&pk->w.ix, m->fingerprint,
@@ -119,11 +116,9 @@ static void drain_one(struct packer *pk)
 				btz_die("%s: %s", pk->outname, err.msg);
 			pk->table[k] = (int)pk->w.ix.nmodels - 1;
 		}
-		if (base == BTZ_METHOD_PLANES0 &&
-		    pk->table[k] >= BTZ_PLANES_MODELS)
-			btz_die("%s: model table too long for planes",
-				pk->outname); /* 4 models at most: never */
-		j->c.method = (uint8_t)(base + pk->table[k]);
+		/* The same kind of method (model or planes) with table entry
+		 * k; 4 models at most, within either range. */
+		j->c.method = (uint8_t)(j->c.method - k + (size_t)pk->table[k]);
 	}
 	if (btz_writer_add_chunk(&pk->w, &j->c, j->out, &err) != BTZ_OK)
 		btz_die("%s: %s", pk->outname, err.msg);

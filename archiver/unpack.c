@@ -279,6 +279,7 @@ static void list(struct unpacker *u)
 		double share = 0;
 		size_t mlen = 0, nlen = 0, c, end;
 		unsigned seen[256 / (8 * sizeof(unsigned))] = { 0 };
+		const char *name;
 
 		if (!u->sel[i])
 			continue;
@@ -295,9 +296,8 @@ static void list(struct unpacker *u)
 			seen[b / 32] |= 1u << b % 32;
 			join(methods, sizeof(methods), &mlen,
 			     method_name(ix, &u->ms, k->method));
-			if (model_name(ix, (uint8_t)b) != NULL)
-				join(models, sizeof(models), &nlen,
-				     model_name(ix, (uint8_t)b));
+			if ((name = model_name(ix, (uint8_t)b)) != NULL)
+				join(models, sizeof(models), &nlen, name);
 		}
 		if (m->type == BTZ_TYPE_FILE && m->size > 0)
 			snprintf(ratio, sizeof(ratio), "%.3f",

@@ -23,10 +23,10 @@ mkdir models src
 "$MKSAMPLE" models/t.btm 9000 3 >src/sample.bin
 "$MKSAMPLE" models/s.btm 7001 4 >src/sound.raw
 make_text 4000 src/words.txt
-# A stereo WAV (8 kHz, 12000 bytes of frames), each channel drawn from
-# the audio model: the planes method codes it on either device.
-{ printf 'RIFF\004\057\000\000WAVEfmt \020\000\000\000\001\000\002\000'
-  printf '\100\037\000\000\000\175\000\000\004\000\020\000data\340\056\000\000'
+# A stereo WAV (PCM, 8 kHz, 16 bits, 12000 bytes of frames), each channel
+# drawn from the audio model: the planes method codes it on either device.
+{ printf RIFF; le 12036 4; printf 'WAVEfmt '; le 16 4; le 1 2; le 2 2
+  le 8000 4; le 32000 4; le 4 2; le 16 2; printf data; le 12000 4
   "$MKSAMPLE" models/s.btm 12000 5 0 2; } >stereo.wav
 
 expect_status 0 "$BTZPACK" -q --device=cpu --model=models/t.btm -o cpu.btz src

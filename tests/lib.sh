@@ -204,6 +204,16 @@ same_tree() {
 		done' "$_abs2" {} +) || fail "file contents of $1 and $2 differ"
 }
 
+# le N BYTES: N as BYTES bytes, little-endian.
+le() {
+	_n=$1 _k=0
+	while [ "$_k" -lt "$2" ]; do
+		printf "\\$(printf %03o $((_n % 256)))"
+		_n=$((_n / 256))
+		_k=$((_k + 1))
+	done
+}
+
 # make_text N FILE: N bytes of deterministic English-like ASCII text.
 make_text() {
 	awk -v n="$1" 'BEGIN {

@@ -9,16 +9,6 @@ set -eu
 MKMODEL="$top_builddir/tests/mkmodel"
 MKSAMPLE="$top_builddir/tests/mksample"
 
-# le N BYTES: N as BYTES bytes, little-endian.
-le() {
-	_n=$1 _k=0
-	while [ "$_k" -lt "$2" ]; do
-		printf "\\$(printf %03o $((_n % 256)))"
-		_n=$((_n / 256))
-		_k=$((_k + 1))
-	done
-}
-
 # bmp FILE WIDTH HEIGHT PIXELS_AT: a 24-bit BI_RGB header, junk up to
 # PIXELS_AT, then pixels drawn from the image model (rows padded to 4).
 bmp() {

@@ -414,3 +414,173 @@ enum btz_status btz_export(struct btz_model **out,
 	btz_buf_free(&b);
 	return rc;
 }
+
+/* ---- Import: the float network an integer model quantizes ---- */
+
+/* W[o][c] = Wi[o][c] · k[o], k[o] = (m[o] / 2^s) · s_out / s_in. */
+static void deq_rows(float *w, const int8_t *wi, size_t rows, size_t cols,
+		     const int32_t *m, int32_t s, double s_out, double s_in)
+{
+	for (size_t o = 0; o < rows; o++) {
+		double k = ldexp((double)m[o], -s) * s_out / s_in;
+
+		for (size_t c = 0; c < cols; c++)
+			w[o * cols + c] = (float)(wi[o * cols + c] * k);
+	}
+}
+
+static double maxabs_i8(const int8_t *wi, size_t rows, size_t cols,
+			const int32_t *m, int32_t s)
+{
+	double mx = 0;
+
+	for (size_t o = 0; o < rows; o++)
+		for (size_t c = 0; c < cols; c++) {
+			double v = fabs(wi[o * cols + c] * ldexp(m[o], -s));
+
+			mx = v > mx ? v : mx;
+		}
+	return mx;
+}
+
+/* The free scale x of a product A(x)·B(1/x) that gives both factors the
+ * same largest weight, a and b being their largest at x = 1. */
+static double balance(double a, double b)
+{
+	return a > 0 && b > 0 ? sqrt(b / a) : 1;
+}
+
+/* Layer norm gains g = G · 4096 s_y / 2^sh, biases b = B · s_y / 2^sh,
+ * with s_y the output scale that makes the mean |g| 1 (a fresh norm's). */
+static double deq_ln(float *g, float *b, const int32_t *G, const int32_t *B,
+		     int32_t sh, size_t d)
+{
+	double sum = 0, s_y;
+
+	for (size_t c = 0; c < d; c++)
+		sum += fabs(ldexp(G[c], -sh) * 4096.0);
+	s_y = sum > 0 ? (double)d / sum : 1;
+	for (size_t c = 0; c < d; c++) {
+		g[c] = (float)(ldexp(G[c], -sh) * 4096.0 * s_y);
+		b[c] = (float)(ldexp(B[c], -sh) * s_y);
+	}
+	return s_y;
+}
+
+/* Squared distance of the SiLU table from the one scale s_a gives. */
+static double silu_fit(const int16_t *t, double s_a)
+{
+	double s_t = 0, e = 0;
+
+	for (int i = 0; i < 256; i++)
+		if (fabs(silu((i - 128) * s_a)) > s_t)
+			s_t = fabs(silu((i - 128) * s_a));
+	s_t = s_t > 0 ? s_t / SILU_PEAK : 1;
+	for (int i = 0; i < 256; i++) {
+		double r = t[i] - silu((i - 128) * s_a) / s_t;
+
+		e += r * r;
+	}
+	return e;
+}
+
+/* s_a, which only the SiLU table records: the best of a logarithmic grid
+ * over 12 decades, then refined by golden sections. */
+static void silu_scales(const int16_t *t, double *s_a, double *s_t)
+{
+	double best = 1e300, lo, hi, x = 1e-8;
+	const double phi = 0.6180339887498949;
+
+	for (double e = -8; e <= 4; e += 0.01) {
+		double v = silu_fit(t, pow(10, e));
+
+		if (v < best) {
+			best = v;
+			x = e;
+		}
+	}
+	lo = x - 0.01;
+	hi = x + 0.01;
+	for (int i = 0; i < 60; i++) {
+		double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
+
+		if (silu_fit(t, pow(10, a)) < silu_fit(t, pow(10, b)))
+			hi = b;
+		else
+			lo = a;
+	}
+	*s_a = pow(10, (lo + hi) / 2);
+	*s_t = 0;
+	for (int i = 0; i < 256; i++)
+		if (fabs(silu((i - 128) * *s_a)) > *s_t)
+			*s_t = fabs(silu((i - 128) * *s_a));
+	*s_t = *s_t > 0 ? *s_t / SILU_PEAK : 1;
+}
+
+enum btz_status btz_import(struct btz_fmodel **out, const struct btz_model *m,
+			   struct btz_error *err)
+{
+	const struct btz_hparams *hp = &m->hp;
+	size_t d = hp->d, F = hp->ff, W = hp->context, dh = m->dh;
+	size_t kvd = (size_t)hp->kv_heads * dh;
+	struct btz_fmodel *fm;
+	double s0, s_in, s_a, s_t, mp = 0;
+
+	*out = NULL;
+	BTZ_TRY(btz_fmodel_alloc(&fm, hp, m->name, m->train_data, err));
+	fm->steps = m->steps;
+	fm->valid_ubpb = m->valid_ubpb_float;
+	/* x0's scale is free (the first layer's weights absorb it): the one
+	 * that gives the positions amplitude 1, as btztrain makes them. */
+	for (size_t i = 0; i < W * d; i++)
+		mp = abs(m->pos_emb[i]) > mp ? abs(m->pos_emb[i]) : mp;
+	s0 = mp > 0 ? 1 / mp : 1.0 / 127;
+	for (size_t i = 0; i < 257 * d; i++)
+		fm->tok_emb[i] = (float)(m->tok_emb[i] * s0);
+	for (size_t i = 0; i < W * d; i++)
+		fm->pos_emb[i] = (float)(m->pos_emb[i] * s0);
+	silu_scales(m->silu, &s_a, &s_t);
+
+	s_in = s0;
+	for (uint32_t l = 0; l < hp->layers; l++) {
+		const struct btz_layer *L = &m->layers[l];
+		struct btz_flayer *ly = &fm->layers[l];
+		/* Scores need s_q · s_k only; v's scale is free, o's follows. */
+		double qk = ldexp(L->a_mul, -L->a_shift) * sqrt((double)dh) /
+			    16.0;
+		double s_q = balance(maxabs_i8(L->wq, d, d, L->mq, L->sq),
+				     maxabs_i8(L->wk, kvd, d, L->mk, L->sk) *
+					     qk);
+		double s_r = s_in / L->rx, s_v, s_x1, s_u, s_h, s_r2;
+
+		deq_rows(ly->wq, L->wq, d, d, L->mq, L->sq, s_q, s_in);
+		deq_rows(ly->wk, L->wk, kvd, d, L->mk, L->sk, qk / s_q, s_in);
+		s_v = balance(maxabs_i8(L->wv, kvd, d, L->mv, L->sv) / s_in,
+			      maxabs_i8(L->wo, d, d, L->mo, L->so) * s_r *
+				      ldexp(1.0, L->ao_shift));
+		deq_rows(ly->wv, L->wv, kvd, d, L->mv, L->sv, s_v, s_in);
+		deq_rows(ly->wo, L->wo, d, d, L->mo, L->so, s_r,
+			 s_v / ldexp(1.0, L->ao_shift));
+		s_x1 = deq_ln(ly->g1, ly->b1, L->g1, L->b1, L->ln1_shift, d);
+
+		/* h = silu(a) · u: a's scale is the table's, u's is free. */
+		s_r2 = s_x1 / L->rx2;
+		deq_rows(ly->w1, L->w1, F, d, L->m1, L->s1, s_a, s_x1);
+		s_u = balance(maxabs_i8(L->w3, F, d, L->m3, L->s3) / s_x1,
+			      maxabs_i8(L->w2, d, F, L->m2, L->s2) * s_r2 /
+				      (s_t / ldexp(L->mh, -L->sh)));
+		s_h = s_t * s_u / ldexp(L->mh, -L->sh);
+		deq_rows(ly->w3, L->w3, F, d, L->m3, L->s3, s_u, s_x1);
+		deq_rows(ly->w2, L->w2, d, F, L->m2, L->s2, s_r2, s_h);
+		s_in = deq_ln(ly->g2, ly->b2, L->g2, L->b2, L->ln2_shift, d);
+	}
+	/* Logits in steps of 1/32 natural unit: f_mul = 32 s_in s_wout. */
+	{
+		double s_wout = ldexp(m->f_mul, -m->f_shift) / (32.0 * s_in);
+
+		for (size_t i = 0; i < 256 * d; i++)
+			fm->wout[i] = (float)(m->wout[i] * s_wout);
+	}
+	*out = fm;
+	return BTZ_OK;
+}

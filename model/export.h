@@ -20,4 +20,14 @@ enum btz_status btz_export(struct btz_model **out,
 			   const struct btz_fmodel *fm, const uint8_t *calib,
 			   size_t calib_len, struct btz_error *err);
 
+/* The inverse: a float network that the export of would give m's
+ * weights again (the same int8 tensors; the multipliers up to the
+ * rounding of activation maxima). Only ratios of scales survive in m, so
+ * the free ones are chosen as btztrain's networks have them: positions of
+ * amplitude 1, layer norm gains of mean magnitude 1, and the two factors
+ * of each q·k, v·o and u·w2 product with equal largest weights. For
+ * training a shipped model further (btztrain --init). */
+enum btz_status btz_import(struct btz_fmodel **out, const struct btz_model *m,
+			   struct btz_error *err);
+
 #endif

@@ -1,7 +1,8 @@
 /* Tests of the float checkpoint (model/float.h) and the exporter
  * (model/export.h): .btf round trips and rejections, and an exported
  * model whose integer code length stays within 2% of the float network's
- * cross-entropy on held-out text. */
+ * cross-entropy on held-out text, and the float network recovered from
+ * an integer model. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,98 @@ static double logit_err(const struct btz_model *m,
 	return den > 0 ? sqrt(num / den) : 1;
 }
 
+static double max_abs(const float *w, size_t n)
+{
+	double mx = 0;
+
+	for (size_t i = 0; i < n; i++)
+		mx = fabs(w[i]) > mx ? fabs(w[i]) : mx;
+	return mx;
+}
+
+/* The bytes of each int8 weight tensor of a and b are equal. */
+static int same_weights(const struct btz_model *a, const struct btz_model *b)
+{
+	size_t d = a->hp.d, F = a->hp.ff, kv = (size_t)a->hp.kv_heads * a->dh;
+	int same = memcmp(a->tok_emb, b->tok_emb, 257 * d) == 0 &&
+		   memcmp(a->wout, b->wout, 256 * d) == 0;
+
+	for (uint32_t l = 0; same && l < a->hp.layers; l++) {
+		const struct btz_layer *x = &a->layers[l], *y = &b->layers[l];
+
+		same = memcmp(x->wq, y->wq, d * d) == 0 &&
+		       memcmp(x->wk, y->wk, kv * d) == 0 &&
+		       memcmp(x->wv, y->wv, kv * d) == 0 &&
+		       memcmp(x->wo, y->wo, d * d) == 0 &&
+		       memcmp(x->w1, y->w1, F * d) == 0 &&
+		       memcmp(x->w3, y->w3, F * d) == 0 &&
+		       memcmp(x->w2, y->w2, d * F) == 0;
+	}
+	return same;
+}
+
+/* btz_import(m): a float network that computes what m computes (its
+ * logits no further from m's than the network m was exported from, its
+ * cross-entropy within 0.1% of m's code length), that exports to m's
+ * weights and code length again, with btztrain's scales where m leaves
+ * them free. ibpb and lerr are m's code length and logit error against
+ * the network it came from. */
+static void test_import(const struct btz_model *m,
+			const struct btz_fmodel *orig, const uint8_t *cal,
+			size_t ncal, const uint8_t *test, size_t ntest,
+			double ibpb, double lerr)
+{
+	struct btz_fmodel *fm = NULL;
+	struct btz_model *m2 = NULL;
+	struct btz_error err;
+	double fbpb, lerr2, ibpb2, g = 0, q, k;
+	size_t d = m->hp.d;
+	int silu_err = 0;
+
+	if (btz_import(&fm, m, &err) != BTZ_OK) {
+		fprintf(stderr, "import: %s\n", err.msg);
+		failures++;
+		return;
+	}
+	CHECK(strcmp(fm->name, m->name) == 0);
+	CHECK(memcmp(&fm->hp, &m->hp, sizeof(fm->hp)) == 0);
+	CHECK_EQ(fm->steps, orig->steps);
+	CHECK(btz_fmodel_xent(fm, test, ntest, &fbpb, &err) == BTZ_OK);
+	lerr2 = logit_err(m, fm, test, 4096);
+	printf("imported model:  float %.4f bits/byte (integer %.4f), logit "
+	       "rms error %.2f%% (exported from: %.2f%%)\n", fbpb, ibpb,
+	       100 * lerr2, 100 * lerr);
+	CHECK(fabs(fbpb - ibpb) <= 0.001 * ibpb);
+	CHECK(lerr2 < 0.02 && lerr2 <= lerr);
+	for (size_t c = 0; c < d; c++)
+		g += fabs(fm->layers[0].g1[c]) / (double)d;
+	/* The scales m leaves free: btztrain's positions and norms, and
+	 * the factors of q·k balanced. */
+	CHECK(fabs(g - 1) < 1e-5);
+	CHECK(fabs(max_abs(fm->pos_emb, m->hp.context * d) - 1) < 1e-6);
+	q = max_abs(fm->layers[0].wq, d * d);
+	k = max_abs(fm->layers[0].wk, (size_t)m->hp.kv_heads * m->dh * d);
+	CHECK(fabs(q - k) <= 1e-5 * q);
+	CHECK(btz_export(&m2, fm, cal, ncal, &err) == BTZ_OK);
+	if (m2 != NULL) {
+		CHECK(same_weights(m, m2));
+		/* The SiLU table holds the one scale that m records only
+		 * through its values: 1% off moves entries by 14. */
+		for (int i = 0; i < 256; i++) {
+			int e = abs(m->silu[i] - m2->silu[i]);
+
+			silu_err = e > silu_err ? e : silu_err;
+		}
+		CHECK(silu_err <= 2);
+		ibpb2 = int_bpb(m2, test, ntest);
+		printf("re-exported:     integer %.4f bits/byte, SiLU table "
+		       "within %d\n", ibpb2, silu_err);
+		CHECK(fabs(ibpb2 - ibpb) <= 0.002 * ibpb);
+		btz_model_free(m2);
+	}
+	btz_fmodel_free(fm);
+}
+
 /* Rewrites the trailing checksum of a .btf or .btm image. */
 static void reseal(uint8_t *b, size_t n)
 {
@@ -405,6 +498,19 @@ int main(void)
 			"gap %.2f%% over 2%%\n", ibpb, fbpb, 100 * gap);
 		failures++;
 	}
+	test_import(m, fm, cal, ncal, test, ntest, ibpb, lerr);
+	/* No export above chose ao_shift > 0 (nor did any shipped model's),
+	 * so make m one that has: v at half scale (mv halved), o as before
+	 * (ao_shift 1); a valid integer model that import must follow. */
+	for (uint32_t l = 0; l < hp.layers; l++) {
+		struct btz_layer *L = &m->layers[l];
+
+		for (size_t o = 0; o < (size_t)hp.kv_heads * m->dh; o++)
+			((int32_t *)L->mv)[o] /= 2;
+		L->ao_shift = 1;
+	}
+	ibpb = int_bpb(m, test, ntest);
+	test_import(m, fm, cal, ncal, test, ntest, ibpb, lerr);
 	btz_model_free(m);
 	btz_fmodel_free(fm);
 	free(cal);

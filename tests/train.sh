@@ -75,6 +75,18 @@ vi=$(awk 'END { print $5 }' i.btm.train/curve.tsv)
 note "validation: fresh at step 50 $first, from a.btm's weights $vi"
 awk -v a="$first" -v b="$vi" 'BEGIN { exit !(b < a - 0.1) }' ||
 	fail "--init did not start from the checkpoint: $vi against $first"
+# From the exported model itself, its float network recovered from the
+# integer one: with no learning, validation where a's run ended.
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 10 --eval-every 10 --lr 1e-12 \
+	--lr-min 1e-12 --init a.btm -o k.btm train.bin
+vk=$(awk 'END { print $5 }' k.btm.train/curve.tsv)
+note "validation: a's run at its end $last, from a.btm itself $vk"
+awk -v a="$last" -v b="$vk" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }' ||
+	fail "--init a.btm did not start from a's weights: $vk against $last"
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $small -n 10 --init valid.bin -o l.btm train.bin
+expect_err "--init"
 # shellcheck disable=SC2086
 expect_status 1 "$BTZTRAIN" $small --resume --init a.btm.train/model.btf \
 	-o j.btm train.bin

@@ -194,6 +194,32 @@ static void init_model(struct btz_fmodel *fm, uint64_t seed)
 	}
 }
 
+/* --init's weights: a checkpoint's float network, or the one a .btm
+ * quantizes (btz_import), so that a shipped model can be trained further
+ * by whoever has only the model. */
+static enum btz_status load_init(const char *path, struct btz_fmodel **out,
+				 struct btz_error *err)
+{
+	static const uint8_t btm[4] = { 0x89, 'B', 'T', 'M' };
+	uint8_t head[4] = { 0 };
+	FILE *f = fopen(path, "rb");
+	struct btz_model *m = NULL;
+	enum btz_status st;
+
+	if (f != NULL) {
+		size_t n = fread(head, 1, sizeof(head), f);
+
+		fclose(f);
+		if (n == sizeof(head) && memcmp(head, btm, 4) == 0) {
+			BTZ_TRY(btz_model_load(&m, path, err));
+			st = btz_import(out, m, err);
+			btz_model_free(m);
+			return st;
+		}
+	}
+	return btz_fmodel_load(out, path, err);
+}
+
 static size_t off_of(const struct btz_fmodel *fm, const float *p)
 {
 	return (size_t)(p - fm->arena);
@@ -492,8 +518,9 @@ static void usage(FILE *f)
 "  -o, --output=FILE     the exported model (.btm); never overwritten unless -f\n"
 "  -C, --dir=DIR         checkpoint directory (default MODEL.btm.train)\n"
 "      --resume          continue the run saved in the checkpoint directory\n"
-"      --init=FILE.btf   start from these float weights (a checkpoint's\n"
-"                        model.btf), with a fresh optimizer\n"
+"      --init=FILE       start from these weights, with a fresh optimizer:\n"
+"                        a checkpoint's model.btf, or a model (.btm) to\n"
+"                        train further\n"
 "      --valid=FILE      validation bytes (default: none)\n"
 "      --valid-bytes=N   bytes of it to measure (default 256K; K, M suffixes)\n"
 "      --modality=M      text, image, audio or other (default text)\n"
@@ -789,7 +816,7 @@ int main(int argc, char **argv)
 		struct btz_fmodel *from = NULL;
 		char desc[sizeof(data_desc) + 512];
 
-		if (btz_fmodel_load(&from, o.init, &err) != BTZ_OK)
+		if (load_init(o.init, &from, &err) != BTZ_OK)
 			btz_die("--init: %s", err.msg);
 		o.hp = from->hp;
 		snprintf(desc, sizeof(desc), "%s; from %s (%" PRIu64

@@ -227,6 +227,18 @@ static double silu(double a)
 	return a / (1.0 + exp(-a));
 }
 
+/* The SiLU table's output scale s_t for input scale s_a: its largest
+ * entry is then SILU_PEAK. */
+static double silu_out_scale(double s_a)
+{
+	double s_t = 0;
+
+	for (int i = 0; i < 256; i++)
+		if (fabs(silu((i - 128) * s_a)) > s_t)
+			s_t = fabs(silu((i - 128) * s_a));
+	return s_t > 0 ? s_t / SILU_PEAK : 1;
+}
+
 static void put_header(struct btz_buf *b, const struct btz_fmodel *fm)
 {
 	const char *train = fm->train_data ? fm->train_data : "";
@@ -299,11 +311,7 @@ static enum btz_status export_image(struct btz_buf *b,
 	for (uint32_t l = 0; l < hp->layers; l++)
 		if (act_scale(st->a[l]) > s_a)
 			s_a = act_scale(st->a[l]);
-	s_t = 0;
-	for (int i = 0; i < 256; i++)
-		if (fabs(silu((i - 128) * s_a)) > s_t)
-			s_t = fabs(silu((i - 128) * s_a));
-	s_t = s_t > 0 ? s_t / SILU_PEAK : 1;
+	s_t = silu_out_scale(s_a);
 	for (int i = 0; i < 256; i++)
 		put16(b, (uint16_t)(int16_t)nearbyint(silu((i - 128) * s_a) /
 						      s_t));
@@ -429,6 +437,7 @@ static void deq_rows(float *w, const int8_t *wi, size_t rows, size_t cols,
 	}
 }
 
+/* A tensor's largest weight when s_out = s_in (deq_rows's k scales it). */
 static double maxabs_i8(const int8_t *wi, size_t rows, size_t cols,
 			const int32_t *m, int32_t s)
 {
@@ -470,12 +479,8 @@ static double deq_ln(float *g, float *b, const int32_t *G, const int32_t *B,
 /* Squared distance of the SiLU table from the one scale s_a gives. */
 static double silu_fit(const int16_t *t, double s_a)
 {
-	double s_t = 0, e = 0;
+	double s_t = silu_out_scale(s_a), e = 0;
 
-	for (int i = 0; i < 256; i++)
-		if (fabs(silu((i - 128) * s_a)) > s_t)
-			s_t = fabs(silu((i - 128) * s_a));
-	s_t = s_t > 0 ? s_t / SILU_PEAK : 1;
 	for (int i = 0; i < 256; i++) {
 		double r = t[i] - silu((i - 128) * s_a) / s_t;
 
@@ -510,11 +515,7 @@ static void silu_scales(const int16_t *t, double *s_a, double *s_t)
 			lo = a;
 	}
 	*s_a = pow(10, (lo + hi) / 2);
-	*s_t = 0;
-	for (int i = 0; i < 256; i++)
-		if (fabs(silu((i - 128) * *s_a)) > *s_t)
-			*s_t = fabs(silu((i - 128) * *s_a));
-	*s_t = *s_t > 0 ? *s_t / SILU_PEAK : 1;
+	*s_t = silu_out_scale(*s_a);
 }
 
 enum btz_status btz_import(struct btz_fmodel **out, const struct btz_model *m,

@@ -87,6 +87,37 @@ awk -v a="$last" -v b="$vk" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }'
 # shellcheck disable=SC2086
 expect_status 1 "$BTZTRAIN" $small -n 10 --init valid.bin -o l.btm train.bin
 expect_err "--init"
+
+# --ema validates and exports the weights' running average: with a
+# weight of 1e-6 a step it stays at the starting weights however fast
+# the weights themselves move (and they do: a's validation moves away).
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 10 --eval-every 10 --lr 3e-2 \
+	--warmup 0 --init a.btm -o fast.btm train.bin
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 10 --eval-every 10 --lr 3e-2 \
+	--warmup 0 --init a.btm --ema 0.999999 -o avg.btm train.bin
+vm=$(awk 'END { print $5 }' fast.btm.train/curve.tsv)
+vn=$(awk 'END { print $5 }' avg.btm.train/curve.tsv)
+note "validation after 10 steps from a.btm at 3e-2: $vm; their average: $vn"
+awk -v a="$last" -v b="$vn" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }' ||
+	fail "--ema did not validate the average: $vn against $last"
+awk -v a="$last" -v b="$vm" 'BEGIN { d = a - b; exit !(d > 0.02 || d < -0.02) }' ||
+	fail "10 steps at 3e-2 did not move the weights: $vm against $last"
+cmp -s fast.btm avg.btm && fail "--ema exported the same model"
+# Its average is checkpointed: a stopped and resumed run equals one run.
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 60 --ema 0.9 -o e1.btm train.bin
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 60 --ema 0.9 --stop-after 25 \
+	-o e2.btm train.bin
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 60 --ema 0.9 --resume -o e2.btm \
+	train.bin
+cmp -s e1.btm e2.btm || fail "--ema: resumed run differs from one run"
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $small -n 10 --ema 1 -o e3.btm train.bin
+expect_err "--ema: 1 is not below 1"
 # shellcheck disable=SC2086
 expect_status 1 "$BTZTRAIN" $small --resume --init a.btm.train/model.btf \
 	-o j.btm train.bin

@@ -47,7 +47,7 @@ struct opts {
 	uint64_t steps, seed, stop_after;
 	uint32_t batch, warmup, eval_every;
 	int threads;
-	double lr, lr_min, wd, clip, qat_from, time_limit;
+	double lr, lr_min, wd, clip, qat_from, time_limit, ema;
 	size_t valid_bytes, calib_bytes;
 	int resume, verbose, quiet, fp32, qat_act;
 };
@@ -551,6 +551,8 @@ static void usage(FILE *f)
 "      --qat=X           quantization-aware from this fraction of the steps\n"
 "                        on (default 0.75; 1 = never)\n"
 "      --qat-act         from then on, activations too\n"
+"      --ema=X           validate and export the weights' running average\n"
+"                        (each step's weight 1 - X; default 0, none)\n"
 "      --eval-every=N    steps between validations (default 200)\n"
 "      --time-limit=S    stop (resumably) after S seconds of training\n"
 "      --stop-after=N    stop (resumably) after N steps of this run\n"
@@ -612,6 +614,7 @@ enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_TRANSFORM,
        O_NAME, O_LAYERS,
        O_HEADS, O_KV, O_FF, O_CONTEXT, O_LR, O_LR_MIN, O_WARMUP, O_WD, O_CLIP,
        O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE, O_INIT, O_FP32,
+       O_EMA,
        O_MANIFEST, O_VALID_MANIFEST, O_QAT_ACT };
 
 int main(int argc, char **argv)
@@ -631,7 +634,7 @@ int main(int argc, char **argv)
 		{ "lr", 1, 0, O_LR },		{ "lr-min", 1, 0, O_LR_MIN },
 		{ "warmup", 1, 0, O_WARMUP },	{ "weight-decay", 1, 0, O_WD },
 		{ "clip", 1, 0, O_CLIP },	{ "qat", 1, 0, O_QAT },
-		{ "qat-act", 0, 0, O_QAT_ACT },
+		{ "qat-act", 0, 0, O_QAT_ACT },	{ "ema", 1, 0, O_EMA },
 		{ "eval-every", 1, 0, O_EVAL }, { "time-limit", 1, 0, O_TIME },
 		{ "stop-after", 1, 0, O_STOP },
 		{ "calib-bytes", 1, 0, O_CALIB }, { "seed", 1, 0, O_SEED },
@@ -711,6 +714,7 @@ int main(int argc, char **argv)
 		case O_CLIP: o.clip = parse_real("--clip", optarg); break;
 		case O_QAT: o.qat_from = parse_real("--qat", optarg); break;
 		case O_QAT_ACT: o.qat_act = 1; break;
+		case O_EMA: o.ema = parse_real("--ema", optarg); break;
 		case O_EVAL:
 			o.eval_every = parse_u32("--eval-every", optarg);
 			break;
@@ -749,6 +753,8 @@ int main(int argc, char **argv)
 		o.lr_min = o.lr / 10;
 	if (o.batch == 0 || o.steps == 0)
 		btz_die("--batch and --steps must be at least 1");
+	if (o.ema >= 1)
+		btz_die("--ema: %g is not below 1", o.ema);
 	if (!force && access(o.out, F_OK) == 0)
 		btz_die("%s: already exists (use -f to overwrite)", o.out);
 
@@ -773,6 +779,7 @@ int main(int argc, char **argv)
 		btz_die("%s: in use by another btztrain", dir);
 	char *ckpt = path_in(dir, "model.btf"), *stpath = path_in(dir, "state");
 	char *curve = path_in(dir, "curve.tsv");
+	char *emapath = path_in(dir, "ema.btf");
 
 #ifdef _OPENMP
 	if (o.threads)
@@ -845,6 +852,26 @@ int main(int argc, char **argv)
 	    btz_fmodel_alloc(&gr, &o.hp, name, data_desc, &err) != BTZ_OK)
 		btz_die("%s", err.msg);
 	size_t np = fm->arena_floats;
+	/* The running average of the weights (--ema): what is validated,
+	 * checkpointed beside them and exported. It starts at the starting
+	 * weights, or where the checkpoint's stood. */
+	struct btz_fmodel *fe = NULL;
+	if (o.ema > 0) {
+		struct btz_fmodel *saved = NULL;
+		if (btz_fmodel_alloc(&fe, &o.hp, fm->name, fm->train_data,
+				     &err) != BTZ_OK)
+			btz_die("%s", err.msg);
+		if (o.resume && access(emapath, F_OK) == 0) {
+			if (btz_fmodel_load(&saved, emapath, &err) != BTZ_OK)
+				btz_die("--resume: %s", err.msg);
+			if (saved->arena_floats != np)
+				btz_die("--resume: %s: another shape", emapath);
+		}
+		memcpy(fe->arena, saved ? saved->arena : fm->arena,
+		       np * sizeof(float));
+		btz_fmodel_free(saved);
+	}
+	struct btz_fmodel *fv = fe ? fe : fm; /* validated and exported */
 	struct state st = { .rng = o.seed ^ 0x5bd1e995u, .n = np };
 	st.m = calloc(np, sizeof(float));
 	st.v = calloc(np, sizeof(float));
@@ -935,6 +962,12 @@ int main(int argc, char **argv)
 				fm->arena[i] -= fwd * fm->arena[i];
 			fm->arena[i] -= flr * upd;
 		}
+		if (fe != NULL) {
+			float a = (float)(1 - o.ema);
+#pragma omp parallel for schedule(static)
+			for (size_t i = 0; i < np; i++)
+				fe->arena[i] += a * (fm->arena[i] - fe->arena[i]);
+		}
 		st.step++;
 		st.tokens += B * T;
 		run_loss += loss;
@@ -949,17 +982,18 @@ int main(int argc, char **argv)
 		if (eval || stop_requested) {
 			double vb = 0;
 			if (vlen >= T * B)
-				vb = valid_bpb(net, forward_view(fm, fw, qat),
+				vb = valid_bpb(net, forward_view(fv, fw, qat),
 					       valid, vlen, T, B, tok, tgt);
 			fprintf(cf, "%" PRIu64 "\t%" PRIu64 "\t%.0f\t%.4f\t%.4f\n",
 				st.step, st.tokens, st.seconds + el,
 				run_loss / (double)run_n / M_LN2, vb);
 			fflush(cf);
-			fm->steps = st.step;
-			fm->valid_ubpb = (uint32_t)(vb * 1e6);
+			fm->steps = fv->steps = st.step;
+			fm->valid_ubpb = fv->valid_ubpb = (uint32_t)(vb * 1e6);
 			double saved = st.seconds;
 			st.seconds += el;
-			if (btz_fmodel_save(fm, ckpt, &err) != BTZ_OK)
+			if (btz_fmodel_save(fm, ckpt, &err) != BTZ_OK ||
+			    (fe && btz_fmodel_save(fe, emapath, &err) != BTZ_OK))
 				btz_die("%s", err.msg);
 			save_state(stpath, &st);
 			st.seconds = saved;
@@ -996,12 +1030,13 @@ int main(int argc, char **argv)
 			"; continue with --resume -C %s\n", btz_progname, st.step,
 			o.steps, dir);
 	else
-		export_model(&o, fm, &st, train, tlen, valid, vlen);
+		export_model(&o, fv, &st, train, tlen, valid, vlen);
 	btz_net_free(tnet.net);
 	btz_gnet_free(tnet.gnet);
 	btz_fmodel_free(fm);
 	btz_fmodel_free(fw);
 	btz_fmodel_free(gr);
+	btz_fmodel_free(fe);
 	free(st.m);
 	free(st.v);
 	free(cls);
@@ -1013,6 +1048,7 @@ int main(int argc, char **argv)
 	free(ckpt);
 	free(stpath);
 	free(curve);
+	free(emapath);
 	free(lock);
 	close(lfd);
 	return 0;

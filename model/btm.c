@@ -27,8 +27,8 @@
 #define BTM_SUM_OK(a, b) ((a) == (b))
 #endif
 
-static const uint8_t btm_magic[8] = { 0x89, 'B', 'T', 'M',
-				      '\r', '\n', 0x1a, '\n' };
+const uint8_t btz_btm_magic[8] = { 0x89, 'B', 'T', 'M',
+				   '\r', '\n', 0x1a, '\n' };
 
 /* Limits of doc/model.md. */
 #define BTM_D_MAX 4096u
@@ -651,7 +651,7 @@ enum btz_status btz_model_load_mem(struct btz_model **out, const void *data,
 	XXH128_canonical_t fp;
 
 	*out = NULL;
-	if (n < 8 || memcmp(p, btm_magic, 8) != 0)
+	if (n < 8 || memcmp(p, btz_btm_magic, 8) != 0)
 		return btz_fail(err, BTZ_E_CORRUPT, "not a btz model (bad magic)");
 	if (n < BTM_HEAD_FIXED + 2 + 1 + 2 + BTM_HEAD_TAIL + BTM_SUM_SIZE)
 		return btz_fail(err, BTZ_E_CORRUPT,
@@ -826,7 +826,7 @@ enum btz_status btz_model_save_mem(const struct btz_model *m, uint8_t **out,
 	if (b == NULL)
 		return btz_fail(err, BTZ_E_NOMEM,
 				"out of memory (model of %zu bytes)", total);
-	btz_model_head_encode(b, btm_magic, BTZ_BTM_VERSION, &m->hp);
+	btz_model_head_encode(b, btz_btm_magic, BTZ_BTM_VERSION, &m->hp);
 	pos = BTM_HEAD_FIXED;
 	btz_put_le16(b + pos, (uint16_t)name_n);
 	memcpy(b + pos + 2, m->name, name_n);

@@ -9,6 +9,8 @@
 #include "common/status.h"
 
 #define BTZ_BTM_VERSION 1
+/* The first 8 bytes of every .btm file. */
+extern const uint8_t btz_btm_magic[8];
 #define BTZ_BTM_START 256 /* the start symbol, token row 256 */
 #define BTZ_BTM_DH_MAX 256u /* widest head, d / H */
 

@@ -30,9 +30,6 @@
 
 #include "common/bytes.h"
 
-static const uint8_t btm_magic[8] = { 0x89, 'B', 'T', 'M',
-				      '\r', '\n', 0x1a, '\n' };
-
 #define MUL_MAX 2147483647.0 /* multipliers are < 2^31 */
 #define SHIFT_MAX 62
 #define RX_MAX 65536
@@ -245,7 +242,7 @@ static void put_header(struct btz_buf *b, const struct btz_fmodel *fm)
 	size_t nn = fm->name ? strlen(fm->name) : 0, tn = strlen(train);
 	uint8_t z[8] = { 0 };
 
-	btz_buf_put(b, btm_magic, 8);
+	btz_buf_put(b, btz_btm_magic, 8);
 	put16(b, BTZ_BTM_VERSION);
 	put16(b, 0);
 	put32(b, fm->hp.d);

@@ -200,8 +200,7 @@ static void init_model(struct btz_fmodel *fm, uint64_t seed)
 static enum btz_status load_init(const char *path, struct btz_fmodel **out,
 				 struct btz_error *err)
 {
-	static const uint8_t btm[4] = { 0x89, 'B', 'T', 'M' };
-	uint8_t head[4] = { 0 };
+	uint8_t head[8] = { 0 };
 	FILE *f = fopen(path, "rb");
 	struct btz_model *m = NULL;
 	enum btz_status st;
@@ -210,7 +209,8 @@ static enum btz_status load_init(const char *path, struct btz_fmodel **out,
 		size_t n = fread(head, 1, sizeof(head), f);
 
 		fclose(f);
-		if (n == sizeof(head) && memcmp(head, btm, 4) == 0) {
+		if (n == sizeof(head) &&
+		    memcmp(head, btz_btm_magic, sizeof(head)) == 0) {
 			BTZ_TRY(btz_model_load(&m, path, err));
 			st = btz_import(out, m, err);
 			btz_model_free(m);

@@ -45,7 +45,10 @@ static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
 		if (tmp == NULL)
 			return btz_fail(err, BTZ_E_NOMEM, "out of memory");
 		memcpy(tmp, in, n);
-		btz_transform_forward(t, tmp, n, &r);
+		if (btz_transform_forward(t, tmp, n, &r) != 0) {
+			free(tmp);
+			return btz_fail(err, BTZ_E_NOMEM, "out of memory");
+		}
 		in = tmp;
 	}
 	st = btz_predict_encode(&mm->pred, in, n, out + k, cap - k, &got,
@@ -141,9 +144,10 @@ static void mm_decode_many(void *ctx, struct btz_method_part *parts,
 
 		p->st = pp[j].st;
 		p->err = pp[j].err;
-		if (p->st == BTZ_OK)
-			btz_transform_inverse(mm->model->hp.transform, p->out,
-					      p->raw, &rows[j]);
+		if (p->st == BTZ_OK &&
+		    btz_transform_inverse(mm->model->hp.transform, p->out,
+					  p->raw, &rows[j]) != 0)
+			p->st = btz_fail(&p->err, BTZ_E_NOMEM, "out of memory");
 	}
 done:
 	free(pp);

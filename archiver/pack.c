@@ -188,7 +188,7 @@ static void append(struct packer *pk, const uint8_t *p, size_t n)
  * that a decoder can hold all their caches; other chunks take the full
  * chunk size, where LZMA2 does best. */
 static size_t limit_for(const struct packer *pk, unsigned cls,
-			unsigned channels)
+			unsigned channels, uint32_t width)
 {
 	size_t lim = pk->chunk_size, u;
 	unsigned mod = cls == CLASS_MULTICHANNEL ? BTZ_MOD_AUDIO : cls;
@@ -199,7 +199,12 @@ static size_t limit_for(const struct packer *pk, unsigned cls,
 
 		if (cls == CLASS_MULTICHANNEL)
 			w *= channels;
-		if (m->hp.modality == mod && w < lim)
+		if (m->hp.modality != mod)
+			continue;
+		/* An image in tiles: whole bands, so that each chunk
+		 * starts a row and holds whole tiles. */
+		w = btz_transform_chunk(m->hp.transform, width, w);
+		if (w < lim)
 			lim = w;
 	}
 	/* Whole pixels or samples, so that every chunk's windows start on
@@ -226,7 +231,8 @@ static void begin_range(struct packer *pk, unsigned cls, uint32_t width,
 		submit_current(pk);
 	pk->cur_class = cls;
 	pk->cur_channels = cls == CLASS_MULTICHANNEL ? channels : 0;
-	pk->cur_limit = limit_for(pk, cls, channels);
+	pk->cur_limit = limit_for(pk, cls, channels,
+				  cls == BTZ_MOD_IMAGE ? width : 0);
 	pk->cur_width = cls == BTZ_MOD_IMAGE ? width : 0;
 	pk->range_off = pk->stream_off;
 }
@@ -905,7 +911,7 @@ int main(int argc, char **argv)
 		add_default_models(&pk);
 	if (pk.nmodels > 0)
 		btz_device_choose(device);
-	pk.cur_limit = limit_for(&pk, BTZ_MOD_OTHER, 0);
+	pk.cur_limit = limit_for(&pk, BTZ_MOD_OTHER, 0, 0);
 	t0 = btz_now();
 	btz_progress_start(&pk.prog, "btzpack", total);
 

@@ -1,12 +1,13 @@
 /* Layout transforms (model/transform.h). */
 #include "model/transform.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "format/btz.h"
 
 static const char *const names[] = { "none", "swap16", "green", "lms", "lmsz",
-				     "med" };
+				     "med", "medt" };
 
 const char *btz_transform_name(unsigned t)
 {
@@ -28,7 +29,8 @@ static size_t transform_unit(unsigned t)
 	case BTZ_TRANSFORM_LMS:
 	case BTZ_TRANSFORM_LMSZ: return 2;
 	case BTZ_TRANSFORM_GREEN:
-	case BTZ_TRANSFORM_MED: return 3;
+	case BTZ_TRANSFORM_MED:
+	case BTZ_TRANSFORM_MEDT: return 3;
 	default: return 1;
 	}
 }
@@ -257,13 +259,94 @@ static void med_run(uint8_t *p, size_t n, const struct btz_rows *rows,
 	}
 }
 
-int btz_transform_uses_rows(unsigned t)
+size_t btz_tile_rows(uint32_t width, size_t full)
 {
-	return t == BTZ_TRANSFORM_MED;
+	size_t th = BTZ_TILE_ROWS;
+
+	while (th > full)
+		th /= 2;
+	return th > 0 && width >= BTZ_TILE_PIXELS / th ? th : 0;
 }
 
-static void run(unsigned t, uint8_t *p, size_t n, const struct btz_rows *rows,
-		int inverse)
+size_t btz_transform_chunk(unsigned t, uint32_t width, size_t limit)
+{
+	size_t row = (size_t)width * 3, th, band;
+
+	if (t != BTZ_TRANSFORM_MEDT || width == 0 ||
+	    width > BTZ_ROWS_WIDTH_MAX || row > limit)
+		return limit;
+	th = btz_tile_rows(width, limit / row);
+	band = th * row;
+	return th > 0 ? limit - limit % band : limit;
+}
+
+/* medt's order: pixel i of the output is pixel at(i) of the chunk in row
+ * order. The first partial row (x0 > 0) holds no tile; then bands of th
+ * whole rows, cut into tiles tw = 256 / th wide; the pixels left over
+ * (that row, the columns right of the last tile, the rows below the last
+ * band, a last partial row) follow the tiles in row order. */
+static void tile_order(size_t np, const struct btz_rows *r, uint32_t *at)
+{
+	size_t w = r->width, f = r->x0 ? w - r->x0 : 0, full, th, tw, bands,
+	       cols, k = 0;
+
+	if (f > np)
+		f = np;
+	full = (np - f) / w;
+	th = btz_tile_rows(r->width, full);
+	tw = th ? BTZ_TILE_PIXELS / th : 0;
+	bands = th ? full / th : 0;
+	cols = tw ? w / tw : 0;
+	for (size_t b = 0; b < bands; b++)
+		for (size_t c = 0; c < cols; c++)
+			for (size_t y = 0; y < th; y++)
+				for (size_t x = 0; x < tw; x++)
+					at[k++] = (uint32_t)(f + (b * th + y) * w +
+							     c * tw + x);
+	for (size_t i = 0; i < np; i++) {
+		size_t y = (i - f) / w, x = (i - f) % w;
+
+		if (i < f || y >= bands * th || x >= cols * tw)
+			at[k++] = (uint32_t)i;
+	}
+}
+
+/* Reorders the pixels of p into medt's order (inverse 0) or back. The
+ * order needs the rows; pixel indices fit 32 bits (a chunk is at most
+ * 64 MiB). */
+static int tile_run(uint8_t *p, size_t n, const struct btz_rows *rows,
+		    int inverse)
+{
+	size_t np = n / 3;
+	uint32_t *at;
+	uint8_t *copy;
+
+	if (rows == NULL || !btz_rows_known(rows) || np == 0)
+		return 0;
+	at = malloc(np * sizeof(*at));
+	copy = malloc(3 * np);
+	if (at == NULL || copy == NULL) {
+		free(at);
+		free(copy);
+		return -1;
+	}
+	tile_order(np, rows, at);
+	memcpy(copy, p, 3 * np);
+	for (size_t i = 0; i < np; i++)
+		memcpy(inverse ? p + 3 * (size_t)at[i] : p + 3 * i,
+		       inverse ? copy + 3 * i : copy + 3 * (size_t)at[i], 3);
+	free(at);
+	free(copy);
+	return 0;
+}
+
+int btz_transform_uses_rows(unsigned t)
+{
+	return t == BTZ_TRANSFORM_MED || t == BTZ_TRANSFORM_MEDT;
+}
+
+static int run(unsigned t, uint8_t *p, size_t n, const struct btz_rows *rows,
+	       int inverse)
 {
 	switch (t) {
 	case BTZ_TRANSFORM_SWAP16: swap16(p, n); break; /* its own inverse */
@@ -273,18 +356,34 @@ static void run(unsigned t, uint8_t *p, size_t n, const struct btz_rows *rows,
 		lms_run(p, n, inverse, t == BTZ_TRANSFORM_LMSZ);
 		break;
 	case BTZ_TRANSFORM_MED: med_run(p, n, rows, inverse); break;
+	case BTZ_TRANSFORM_MEDT:
+		/* The reordering first undone, so that med reads each
+		 * pixel's neighbours where they are in the image. */
+		if (inverse) {
+			if (tile_run(p, n, rows, 1) != 0)
+				return -1;
+			med_run(p, n, rows, 1);
+		} else {
+			med_run(p, n, rows, 0);
+			if (tile_run(p, n, rows, 0) != 0) {
+				med_run(p, n, rows, 1);
+				return -1;
+			}
+		}
+		break;
 	default: break;
 	}
+	return 0;
 }
 
-void btz_transform_forward(unsigned t, uint8_t *p, size_t n,
-			   const struct btz_rows *rows)
+int btz_transform_forward(unsigned t, uint8_t *p, size_t n,
+			  const struct btz_rows *rows)
 {
-	run(t, p, n, rows, 0);
+	return run(t, p, n, rows, 0);
 }
 
-void btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
-			   const struct btz_rows *rows)
+int btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
+			  const struct btz_rows *rows)
 {
-	run(t, p, n, rows, 1);
+	return run(t, p, n, rows, 1);
 }

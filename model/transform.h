@@ -34,8 +34,18 @@ enum btz_transform {
 	 * residual, as for audio. Needs the chunk's rows (struct btz_rows);
 	 * without them every pixel is predicted from its left. */
 	BTZ_TRANSFORM_MED = 5,
+	/* med, then the chunk's pixels reordered into tiles of 256 pixels
+	 * (16 rows of 16 where the chunk holds 16 whole rows), each tile's
+	 * pixels in row order, the pixels no whole tile holds after all the
+	 * tiles: a window of 256 pixels is one tile, so the model sees the
+	 * rows above a pixel as well as its left (doc/model.md). */
+	BTZ_TRANSFORM_MEDT = 6,
 };
-#define BTZ_TRANSFORM_MAX 5
+#define BTZ_TRANSFORM_MAX 6
+
+/* A medt tile: BTZ_TILE_PIXELS pixels, at most BTZ_TILE_ROWS rows. */
+#define BTZ_TILE_PIXELS 256
+#define BTZ_TILE_ROWS 16
 
 /* The name used by btztrain and shown by tools; NULL when unknown. */
 const char *btz_transform_name(unsigned t);
@@ -60,10 +70,24 @@ int btz_transform_uses_rows(unsigned t);
 
 /* In place over p[0, n). p must start on a unit. rows may be NULL (no
  * rows known); transforms that do not use rows ignore it; a width above
- * BTZ_ROWS_WIDTH_MAX or an x0 not below the width counts as unknown. */
-void btz_transform_forward(unsigned t, uint8_t *p, size_t n,
-			   const struct btz_rows *rows);
-void btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
-			   const struct btz_rows *rows);
+ * BTZ_ROWS_WIDTH_MAX or an x0 not below the width counts as unknown.
+ * Returns 0, or -1 when out of memory (medt reorders through a copy),
+ * p then unchanged. */
+int btz_transform_forward(unsigned t, uint8_t *p, size_t n,
+			  const struct btz_rows *rows);
+int btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
+			  const struct btz_rows *rows);
+
+/* The rows of medt's tiles in a chunk that holds `full` whole rows of
+ * an image width pixels wide: the largest power of two up to
+ * BTZ_TILE_ROWS and full, or 0 when no tile fits (no whole row, or
+ * rows narrower than a tile). */
+size_t btz_tile_rows(uint32_t width, size_t full);
+
+/* The largest chunk of at most limit bytes that transform t codes best
+ * for an image width pixels wide (0: unknown) from a row's first pixel:
+ * for medt, whole bands of tiles (so that the next chunk starts a row
+ * and the band), else limit itself. */
+size_t btz_transform_chunk(unsigned t, uint32_t width, size_t limit);
 
 #endif

@@ -27,7 +27,9 @@ static int draw(const struct btz_model *m, struct btz_engine *e,
 	struct btz_error err;
 	uint32_t freq[1][256], win = 0, pos;
 	uint16_t tok = BTZ_BTM_START;
-	size_t chunk = (size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context;
+	size_t chunk = btz_transform_chunk(
+		m->hp.transform, width,
+		(size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context);
 
 	for (size_t i = 0; i < n; i++) {
 		uint32_t x, acc = 0;
@@ -50,8 +52,12 @@ static int draw(const struct btz_model *m, struct btz_engine *e,
 	for (size_t at = 0; at < n; at += chunk) {
 		struct btz_rows r = btz_rows_at(width, at);
 
-		btz_transform_inverse(m->hp.transform, out + at,
-				      n - at < chunk ? n - at : chunk, &r);
+		if (btz_transform_inverse(m->hp.transform, out + at,
+					  n - at < chunk ? n - at : chunk,
+					  &r) != 0) {
+			fprintf(stderr, "mksample: out of memory\n");
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -277,9 +277,27 @@ expect_eq "28 00" "$(od -An -tx1 -j54 -N2 med.ppm.btz | tr -s ' ' | sed 's/^ //'
 printf '\060' | dd of=med.ppm.btz bs=1 seek=55 conv=notrunc 2>/dev/null
 expect_status 1 "$BTZUNPACK" --model=models -t med.ppm.btz
 expect_err 'chunk 1: model chunk: bad rows'
+# medt (med in tiles): btzpack cuts the pixels into chunks of whole bands
+# of 16 rows (64 windows of 66 bytes hold 35 rows of 40 pixels: two bands,
+# 3,840 bytes), so each starts a row; the 4 rows left form the last. The
+# model wins them only in its own layout, which mksample draws: the same
+# pixels 20 a row are not.
+"$MKMODEL" models/medt.btm 30 32 1 8 2 128 66 2 6 >/dev/null ||
+	fail "mkmodel medt failed"
+{ printf 'P6 40 100 255\n'; "$MKSAMPLE" models/medt.btm 12000 30 40; } >medt.ppm
+{ printf 'P6 20 200 255\n'; tail -c 12000 medt.ppm; } >medt20.ppm
+for f in medt medt20; do
+	expect_status 0 "$BTZPACK" -q --model=models/medt.btm -o $f.ppm.btz $f.ppm
+done
+check_routing medt.ppm image 14 12000 random-30
+expect_eq "14 3854 7694 11534 12014" \
+	"$(awk '$1 == "chunk" { split(substr($3, 2), r, /[,)]/); printf "%s%s", s, r[2]; s = " " }' medt.ppm.chunks)" \
+	"chunk ends of medt.ppm"
+check_routing medt20.ppm image 14 12000 '*'
+expect_eq 0 "$(grep -c random-30 medt20.ppm.chunks)" "model chunks of medt20.ppm"
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
-expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 6
+expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 7
 
 # --- truncated and hostile headers ------------------------------------------
 # Pixels cut short: the payload is what there is.

@@ -245,7 +245,7 @@ static void test_hparams(void)
 	BAD(context, 15, BTZ_E_LIMIT, "context = 15");
 	BAD(context, 65537, BTZ_E_LIMIT, "context = 65537");
 	BAD(modality, 4, BTZ_E_CORRUPT, "modality = 4");
-	BAD(transform, 6, BTZ_E_UNSUPPORTED, "transform = 6");
+	BAD(transform, 7, BTZ_E_UNSUPPORTED, "transform = 7");
 	/* Windows of whole pixels (3 bytes) and samples (2 bytes). */
 	hp = hp_small;
 	hp.modality = 2;
@@ -496,7 +496,7 @@ static void test_hostile_fields(void)
 	PATCH32(a, n, 32, 15, BTZ_E_LIMIT, "context = 15");
 	PATCH32(a, n, 36, 1, BTZ_E_UNSUPPORTED, "flags");
 	PATCH32(a, n, 40, 4, BTZ_E_CORRUPT, "modality = 4");
-	PATCH32(a, n, 40, 6u << 8, BTZ_E_UNSUPPORTED, "transform = 6");
+	PATCH32(a, n, 40, 7u << 8, BTZ_E_UNSUPPORTED, "transform = 7");
 	PATCH32(a, n, 40, 1u << 24, BTZ_E_CORRUPT, "reserved");
 	/* Sizes that no longer match the file. */
 	PATCH32(a, n, 28, 64, BTZ_E_CORRUPT, "truncated");
@@ -806,6 +806,83 @@ static void test_med(void)
 	CHECK(!btz_transform_uses_rows(BTZ_TRANSFORM_GREEN));
 }
 
+/* medt is med, then the pixels in tiles: pixel i of its output is pixel
+ * at(i) of med's, checked at the corners of the order (a 40-pixel-wide
+ * chunk of 34 whole rows and 5 pixels: two bands of 16 rows, two tiles of
+ * 16 columns each, the 8 columns right of them, 2 rows and the partial
+ * row left over; then the same starting 10 pixels into a row, whose rest
+ * is left over too); the tile and chunk shapes; forward then inverse is
+ * the identity for every width and column. */
+static void test_medt(void)
+{
+	enum { W = 40, NP = W * 34 + 5, N = 3 * NP };
+	static uint8_t buf[N + 3], orig[N + 3], med[N];
+	static const size_t at0[][2] = {
+		{ 0, 0 },	  { 15, 15 },	  { 16, W },
+		{ 255, 15 * W + 15 }, { 256, 16 },  { 512, 16 * W },
+		{ 1023, 31 * W + 31 }, { 1024, 32 }, { 1031, 39 },
+		{ 1032, W + 32 },	  { NP - 1, NP - 1 },
+	};
+	static const size_t at10[][2] = {
+		{ 0, 30 }, { 16, 70 }, { 1023, 30 + 31 * W + 31 },
+		{ 1024, 0 }, { 1054, 62 }, { NP - 1, NP - 1 },
+	};
+	uint64_t seed = 17;
+
+	for (size_t i = 0; i < N; i++)
+		orig[i] = buf[i] = (uint8_t)btz_splitmix64(&seed);
+	for (int k = 0; k < 2; k++) {
+		struct btz_rows r = { W, k ? 10 : 0, 0 };
+		size_t n = k ? sizeof(at10) / sizeof(at10[0])
+			     : sizeof(at0) / sizeof(at0[0]);
+
+		memcpy(med, orig, N);
+		btz_transform_forward(BTZ_TRANSFORM_MED, med, N, &r);
+		CHECK_EQ(btz_transform_forward(BTZ_TRANSFORM_MEDT, buf, N, &r),
+			 0);
+		for (size_t j = 0; j < n; j++) {
+			const size_t *a = k ? at10[j] : at0[j];
+
+			CHECK(memcmp(buf + 3 * a[0], med + 3 * a[1], 3) == 0);
+		}
+		CHECK_EQ(btz_transform_inverse(BTZ_TRANSFORM_MEDT, buf, N, &r),
+			 0);
+		CHECK(memcmp(buf, orig, N) == 0);
+	}
+	CHECK_EQ(btz_tile_rows(W, 34), 16);
+	CHECK_EQ(btz_tile_rows(W, 15), 8);
+	CHECK_EQ(btz_tile_rows(W, 3), 0);
+	CHECK_EQ(btz_tile_rows(128, 3), 2);
+	CHECK_EQ(btz_tile_rows(W, 0), 0);
+	CHECK_EQ(btz_tile_rows(16, 16), 16);
+	CHECK_EQ(btz_tile_rows(15, 16), 0);
+	CHECK_EQ(btz_tile_rows(64, 4), 4);
+	CHECK_EQ(btz_tile_rows(63, 4), 0);
+	/* 16 rows of 768 pixels fill 48 of a chunk's 64 windows of 768
+	 * bytes, 32 rows of 512 all of them; a 4,000-pixel row fits 4 times
+	 * (bands of 4 rows); a row above the limit, or a layout not in tiles,
+	 * keeps it. */
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 768, 49152), 36864);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 512, 49152), 49152);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 4000, 49152), 48000);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 20000, 49152), 49152);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 0, 49152), 49152);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MED, 768, 49152), 49152);
+	for (uint32_t w = 1; w <= 70; w += 3)
+		for (uint32_t x0 = 0; x0 < w; x0 += 5) {
+			size_t n = 3 * (btz_splitmix64(&seed) % NP) + 2;
+			struct btz_rows r = { w, x0, 0 };
+
+			for (size_t i = 0; i < n + 3; i++)
+				orig[i] = buf[i] = (uint8_t)btz_splitmix64(&seed);
+			btz_transform_forward(BTZ_TRANSFORM_MEDT, buf + 3, n, &r);
+			buf[0] ^= 0x55;
+			btz_transform_inverse(BTZ_TRANSFORM_MEDT, buf + 3, n, &r);
+			CHECK(memcmp(buf + 3, orig + 3, n) == 0);
+		}
+	CHECK(btz_transform_uses_rows(BTZ_TRANSFORM_MEDT));
+}
+
 /* Layout transforms: known values, and forward then inverse is the
  * identity at every length (a trailing partial pixel or sample is kept). */
 static void test_transforms(void)
@@ -833,6 +910,7 @@ static void test_transforms(void)
 	test_lms(BTZ_TRANSFORM_LMS);
 	test_lms(BTZ_TRANSFORM_LMSZ);
 	test_med();
+	test_medt();
 	CHECK(btz_transform_parse("tiles") == -1);
 	CHECK(btz_transform_name(BTZ_TRANSFORM_MAX + 1) == NULL);
 }

@@ -87,14 +87,42 @@ static void append_file(const char *path, uint8_t **buf, size_t *len,
 		fclose(f);
 }
 
+/* Where training windows may start: anywhere on a unit, or, for a
+ * layout in tiles, only where btzpack starts a window (a multiple of the
+ * window from a chunk's start), so that each window is a tile. */
+struct starts {
+	size_t *at, n, cap;
+};
+
+static void add_start(struct starts *w, size_t at)
+{
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 4096;
+		w->at = realloc(w->at, w->cap * sizeof(*w->at));
+		if (w->at == NULL)
+			btz_die("out of memory for window starts");
+	}
+	w->at[w->n++] = at;
+}
+
+static void forward(unsigned t, uint8_t *p, size_t n,
+		    const struct btz_rows *r)
+{
+	if (btz_transform_forward(t, p, n, r) != 0)
+		btz_die("out of memory for the layout");
+}
+
 /* The layout of p[0, n), as btzpack would code it. A layout that
- * predicts from the row above (med) needs each image's width: the
+ * predicts from the row above (med, medt) needs each image's width: the
  * manifest's lines (NAME, OFFSET, LENGTH, WxH, tab-separated, offsets
  * into p, as scripts/data writes them) give it, and each image is cut,
- * like a payload, into chunks of `chunk` bytes from its first pixel.
- * Without a manifest the whole stream is one long row. */
+ * like a payload, into chunks from its first pixel: of `chunk` bytes,
+ * or as btzpack cuts them for the layout (btz_transform_chunk). Without
+ * a manifest the whole stream is one long row. With starts (medt), the
+ * window starts of the images' chunks that have a whole window after
+ * them, windows of T bytes. */
 static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
-		   size_t chunk)
+		   size_t chunk, size_t T, struct starts *starts)
 {
 	FILE *f;
 	char line[8192];
@@ -102,7 +130,7 @@ static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
 	unsigned lineno = 0;
 
 	if (manifest == NULL || !btz_transform_uses_rows(t)) {
-		btz_transform_forward(t, p, n, NULL);
+		forward(t, p, n, NULL);
 		return;
 	}
 	f = fopen(manifest, "r");
@@ -127,20 +155,25 @@ static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
 			len = n - off;
 		/* Bytes no line covers: one long row, as btzpack codes
 		 * RGB of unknown width. */
-		btz_transform_forward(t, p + done, (size_t)off - done, NULL);
-		for (size_t at = 0; at < len; at += chunk) {
+		forward(t, p + done, (size_t)off - done, NULL);
+		size_t c = btz_transform_chunk(t, w, chunk);
+		for (size_t at = 0; at < len; at += c) {
 			struct btz_rows r = btz_rows_at(w, at);
+			size_t k = len - at < c ? len - at : c;
 
-			btz_transform_forward(t, p + off + at,
-					      len - at < chunk ? len - at : chunk,
-					      &r);
+			forward(t, p + off + at, k, &r);
+			for (size_t j = 0; starts != NULL && j < k; j += T)
+				if (off + at + j + T <= n)
+					add_start(starts, off + at + j);
 		}
 		done = (size_t)(off + len);
 	}
 	if (ferror(f))
 		btz_die("%s: read error", manifest);
 	fclose(f);
-	btz_transform_forward(t, p + done, n - done, NULL);
+	forward(t, p + done, n - done, NULL);
+	if (starts != NULL && starts->n == 0)
+		btz_die("%s: no image holds a whole window", manifest);
 }
 
 /* ---- model setup ---- */
@@ -383,11 +416,15 @@ static double lr_at(const struct opts *o, uint64_t step)
 /* Windows start on a multiple of unit (a whole pixel or sample), as a
  * payload's windows do in btzpack. */
 static void sample_batch(const uint8_t *data, size_t len, size_t T, size_t B,
-			 size_t unit, uint64_t *rng, uint16_t *tok, uint8_t *tgt)
+			 size_t unit, const struct starts *starts,
+			 uint64_t *rng, uint16_t *tok, uint8_t *tgt)
 {
 	for (size_t b = 0; b < B; b++) {
-		size_t off = len > T ? btz_splitmix64(rng) %
-				       ((len - T) / unit + 1) * unit : 0;
+		size_t off = starts->n > 0
+				     ? starts->at[btz_splitmix64(rng) % starts->n]
+			     : len > T ? btz_splitmix64(rng) %
+					 ((len - T) / unit + 1) * unit
+				       : 0;
 		btz_net_windows(data + off, 1, T, tok + b * T, tgt + b * T);
 	}
 }
@@ -528,9 +565,10 @@ static void usage(FILE *f)
 "                        samples high byte first), green (RGB as\n"
 "                        G, R-G, B-G), lms (16-bit samples as the\n"
 "                        residual of adaptive prediction), lmsz (lms\n"
-"                        in zigzag order) or med (RGB as the residual\n"
-"                        of JPEG-LS's predictor); default none\n"
-"      --manifest=FILE   with med: each image's offset, length and\n"
+"                        in zigzag order), med (RGB as the residual\n"
+"                        of JPEG-LS's predictor) or medt (med in tiles\n"
+"                        of 256 pixels); default none\n"
+"      --manifest=FILE   with med(t): each image's offset, length and\n"
 "                        width in the training bytes (a manifest of\n"
 "                        scripts/data); --valid-manifest=FILE, the same\n"
 "                        for the validation bytes\n"
@@ -692,7 +730,7 @@ int main(int argc, char **argv)
 			int t = btz_transform_parse(optarg);
 			if (t < 0)
 				btz_die("--transform: unknown layout '%s' (none, "
-				    "swap16, green, lms, lmsz or med)", optarg);
+				    "swap16, green, lms, lmsz, med or medt)", optarg);
 			o.hp.transform = (uint8_t)t;
 			break;
 		}
@@ -845,9 +883,12 @@ int main(int argc, char **argv)
 		btz_die("training data: %zu bytes, fewer than one window of %zu",
 		    tlen, T + 1);
 	size_t chunk = (size_t)BTZ_MODEL_CHUNK_WINDOWS * T;
-	layout(o.hp.transform, train, tlen, o.manifest, chunk);
+	struct starts starts = { NULL, 0, 0 };
+	layout(o.hp.transform, train, tlen, o.manifest, chunk, T,
+	       o.hp.transform == BTZ_TRANSFORM_MEDT ? &starts : NULL);
 	if (valid)
-		layout(o.hp.transform, valid, vlen, o.valid_manifest, chunk);
+		layout(o.hp.transform, valid, vlen, o.valid_manifest, chunk, T,
+		       NULL);
 	if (btz_fmodel_alloc(&fw, &o.hp, name, data_desc, &err) != BTZ_OK ||
 	    btz_fmodel_alloc(&gr, &o.hp, name, data_desc, &err) != BTZ_OK)
 		btz_die("%s", err.msg);
@@ -931,7 +972,8 @@ int main(int argc, char **argv)
 			btz_net_set_actq(tnet.net, qat && o.qat_act);
 		else
 			btz_gnet_set_actq(tnet.gnet, qat && o.qat_act);
-		sample_batch(train, tlen, T, B, unit, &st.rng, tok, tgt);
+		sample_batch(train, tlen, T, B, unit, &starts, &st.rng, tok,
+			     tgt);
 		memset(gr->arena, 0, np * sizeof(float));
 		double loss = net_step(net, forward_view(fm, fw, qat), tok, tgt,
 				       gr);
@@ -1041,6 +1083,7 @@ int main(int argc, char **argv)
 	free(st.v);
 	free(cls);
 	free(tok);
+	free(starts.at);
 	free(tgt);
 	free(train);
 	free(valid);

@@ -29,7 +29,7 @@ static enum btz_status mm_encode(void *ctx, const uint8_t *in, size_t n,
 	size_t k = 0, got = 0;
 	enum btz_status st;
 
-	if ((n - 1) / mm->pred.window + 1 > BTZ_MODEL_CHUNK_WINDOWS)
+	if ((n - 1) / mm->pred.window + 1 > btz_transform_chunk_windows(t))
 		return btz_fail(err, BTZ_E_BUF, "chunk too long for model");
 	if (btz_transform_uses_rows(t)) {
 		if (rows != NULL && btz_rows_known(rows))
@@ -103,7 +103,8 @@ static void mm_decode_many(void *ctx, struct btz_method_part *parts,
 	struct btz_model_method *mm = ctx;
 	struct btz_predict_part *pp = calloc(k, sizeof(*pp));
 	struct btz_rows *rows = calloc(k, sizeof(*rows));
-	size_t *at = calloc(k, sizeof(*at)), m = 0;
+	size_t *at = calloc(k, sizeof(*at)), m = 0,
+	       maxwin = btz_transform_chunk_windows(mm->model->hp.transform);
 	struct btz_error err;
 
 	if (pp == NULL || at == NULL || rows == NULL) {
@@ -117,11 +118,10 @@ static void mm_decode_many(void *ctx, struct btz_method_part *parts,
 
 		/* A writer never makes longer model chunks; refusing them
 		 * keeps a hostile archive from asking for huge caches. */
-		if (parts[i].raw > 0 && nwin > BTZ_MODEL_CHUNK_WINDOWS) {
+		if (parts[i].raw > 0 && nwin > maxwin) {
 			parts[i].st = btz_fail(&parts[i].err, BTZ_E_CORRUPT,
 					       "model chunk of %zu windows "
-					       "(at most %d)", nwin,
-					       BTZ_MODEL_CHUNK_WINDOWS);
+					       "(at most %zu)", nwin, maxwin);
 			continue;
 		}
 		const uint8_t *in = parts[i].in;

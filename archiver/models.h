@@ -8,9 +8,6 @@
 #include "format/method.h"
 #include "model/btm.h"
 
-/* At most this many windows share one chunk: it bounds the decoder's
- * key/value caches, which hold every window of a chunk at once. */
-#define BTZ_MODEL_CHUNK_WINDOWS 64
 
 struct btz_model_method {
 	struct btz_model *model;

@@ -184,9 +184,10 @@ static void append(struct packer *pk, const uint8_t *p, size_t n)
 	btz_progress_update(&pk->prog, pk->stream_off);
 }
 
-/* A model codes chunks of at most BTZ_MODEL_CHUNK_WINDOWS windows, so
- * that a decoder can hold all their caches; other chunks take the full
- * chunk size, where LZMA2 does best. */
+/* A model codes chunks of the windows its layout suits (64, or a band
+ * of an image's rows in tiles: btz_transform_chunk), so that a decoder
+ * can hold all their caches; other chunks take the full chunk size,
+ * where LZMA2 does best. */
 static size_t limit_for(const struct packer *pk, unsigned cls,
 			unsigned channels, uint32_t width)
 {
@@ -195,16 +196,12 @@ static size_t limit_for(const struct packer *pk, unsigned cls,
 
 	for (size_t k = 0; k < pk->nmodels; k++) {
 		const struct btz_model *m = pk->models[k].model;
-		size_t w = (size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context;
+		size_t w = btz_transform_chunk(m->hp.transform, width,
+					       m->hp.context);
 
 		if (cls == CLASS_MULTICHANNEL)
 			w *= channels;
-		if (m->hp.modality != mod)
-			continue;
-		/* An image in tiles: whole bands, so that each chunk
-		 * starts a row and holds whole tiles. */
-		w = btz_transform_chunk(m->hp.transform, width, w);
-		if (w < lim)
+		if (m->hp.modality == mod && w < lim)
 			lim = w;
 	}
 	/* Whole pixels or samples, so that every chunk's windows start on

@@ -268,16 +268,23 @@ size_t btz_tile_rows(uint32_t width, size_t full)
 	return th > 0 && width >= BTZ_TILE_PIXELS / th ? th : 0;
 }
 
-size_t btz_transform_chunk(unsigned t, uint32_t width, size_t limit)
+size_t btz_transform_chunk_windows(unsigned t)
 {
-	size_t row = (size_t)width * 3, th, band;
+	return t == BTZ_TRANSFORM_MEDT ? BTZ_TILE_CHUNK_WINDOWS
+				       : BTZ_CHUNK_WINDOWS;
+}
+
+size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window)
+{
+	size_t std = BTZ_CHUNK_WINDOWS * window, row = (size_t)width * 3, th,
+	       band;
 
 	if (t != BTZ_TRANSFORM_MEDT || width == 0 ||
-	    width > BTZ_ROWS_WIDTH_MAX || row > limit)
-		return limit;
-	th = btz_tile_rows(width, limit / row);
+	    width > BTZ_ROWS_WIDTH_MAX)
+		return std;
+	th = btz_tile_rows(width, BTZ_TILE_CHUNK_WINDOWS * window / row);
 	band = th * row;
-	return th > 0 ? limit - limit % band : limit;
+	return th == 0 ? std : band > std ? band : std - std % band;
 }
 
 /* medt's order: pixel i of the output is pixel at(i) of the chunk in row

@@ -84,10 +84,20 @@ int btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
  * rows narrower than a tile). */
 size_t btz_tile_rows(uint32_t width, size_t full);
 
-/* The largest chunk of at most limit bytes that transform t codes best
- * for an image width pixels wide (0: unknown) from a row's first pixel:
- * for medt, whole bands of tiles (so that the next chunk starts a row
- * and the band), else limit itself. */
-size_t btz_transform_chunk(unsigned t, uint32_t width, size_t limit);
+/* Windows a model chunk holds at most: BTZ_CHUNK_WINDOWS, so that a
+ * decoder can hold every window's key/value caches at once, or for medt
+ * BTZ_TILE_CHUNK_WINDOWS, so that a band of 16 rows of an image up to
+ * 4,096 pixels wide fits one chunk. */
+#define BTZ_CHUNK_WINDOWS 64
+#define BTZ_TILE_CHUNK_WINDOWS 256
+size_t btz_transform_chunk_windows(unsigned t);
+
+/* The bytes of the chunks transform t codes best, windows of `window`
+ * bytes, for an image width pixels wide (0: unknown) from a row's first
+ * pixel: for medt, whole bands of tiles (each chunk starts a row and a
+ * band), as many as BTZ_CHUNK_WINDOWS windows hold, or one band, the
+ * tallest of up to 16 rows that BTZ_TILE_CHUNK_WINDOWS hold; else, and
+ * where no tile fits, BTZ_CHUNK_WINDOWS windows. */
+size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window);
 
 #endif

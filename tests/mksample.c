@@ -27,9 +27,8 @@ static int draw(const struct btz_model *m, struct btz_engine *e,
 	struct btz_error err;
 	uint32_t freq[1][256], win = 0, pos;
 	uint16_t tok = BTZ_BTM_START;
-	size_t chunk = btz_transform_chunk(
-		m->hp.transform, width,
-		(size_t)BTZ_MODEL_CHUNK_WINDOWS * m->hp.context);
+	size_t chunk = btz_transform_chunk(m->hp.transform, width,
+					   m->hp.context);
 
 	for (size_t i = 0; i < n; i++) {
 		uint32_t x, acc = 0;

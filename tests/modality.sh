@@ -295,6 +295,15 @@ expect_eq "14 3854 7694 11534 12014" \
 	"chunk ends of medt.ppm"
 check_routing medt20.ppm image 14 12000 '*'
 expect_eq 0 "$(grep -c random-30 medt20.ppm.chunks)" "model chunks of medt20.ppm"
+# A band of 16 rows of 120 pixels (5,760 bytes) does not fit 64 windows:
+# it is a chunk of its own, of 88 windows (a medt model's chunks hold up
+# to 256); the 8 rows left, 2,880 bytes, are the last.
+{ printf 'P6 120 40 255\n'; "$MKSAMPLE" models/medt.btm 14400 31 120; } >medtw.ppm
+expect_status 0 "$BTZPACK" -q --model=models/medt.btm -o medtw.ppm.btz medtw.ppm
+check_routing medtw.ppm image 14 14400 random-30
+expect_eq "14 5774 11534 14414" \
+	"$(awk '$1 == "chunk" { split(substr($3, 2), r, /[,)]/); printf "%s%s", s, r[2]; s = " " }' medtw.ppm.chunks)" \
+	"chunk ends of medtw.ppm"
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 7

@@ -858,16 +858,21 @@ static void test_medt(void)
 	CHECK_EQ(btz_tile_rows(15, 16), 0);
 	CHECK_EQ(btz_tile_rows(64, 4), 4);
 	CHECK_EQ(btz_tile_rows(63, 4), 0);
-	/* 16 rows of 768 pixels fill 48 of a chunk's 64 windows of 768
-	 * bytes, 32 rows of 512 all of them; a 4,000-pixel row fits 4 times
-	 * (bands of 4 rows); a row above the limit, or a layout not in tiles,
-	 * keeps it. */
-	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 768, 49152), 36864);
-	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 512, 49152), 49152);
-	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 4000, 49152), 48000);
-	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 20000, 49152), 49152);
-	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 0, 49152), 49152);
-	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MED, 768, 49152), 49152);
+	/* 16 rows of 768 pixels fill 48 of the 64 windows of 768 bytes that
+	 * other chunks hold, 32 rows of 512 all of them; a band of 16 rows
+	 * of 3,072 or 4,000 pixels is a chunk of its own (192 and 250
+	 * windows), one of 6,000 pixels would exceed 256: 8 rows; a row
+	 * over 256 windows holds no tile, nor does a layout not in tiles. */
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 768, 768), 36864);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 512, 768), 49152);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 3072, 768), 147456);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 4000, 768), 192000);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 6000, 768), 144000);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 70000, 768), 49152);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MEDT, 0, 768), 49152);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MED, 768, 768), 49152);
+	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_MEDT), 256);
+	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_MED), 64);
 	for (uint32_t w = 1; w <= 70; w += 3)
 		for (uint32_t x0 = 0; x0 < w; x0 += 5) {
 			size_t n = 3 * (btz_splitmix64(&seed) % NP) + 2;

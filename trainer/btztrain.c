@@ -116,13 +116,13 @@ static void forward(unsigned t, uint8_t *p, size_t n,
  * predicts from the row above (med, medt) needs each image's width: the
  * manifest's lines (NAME, OFFSET, LENGTH, WxH, tab-separated, offsets
  * into p, as scripts/data writes them) give it, and each image is cut,
- * like a payload, into chunks from its first pixel: of `chunk` bytes,
- * or as btzpack cuts them for the layout (btz_transform_chunk). Without
+ * like a payload, into chunks from its first pixel as btzpack cuts them
+ * (btz_transform_chunk: 64 windows, or medt's bands). Without
  * a manifest the whole stream is one long row. With starts (medt), the
  * window starts of the images' chunks that have a whole window after
  * them, windows of T bytes. */
 static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
-		   size_t chunk, size_t T, struct starts *starts)
+		   size_t T, struct starts *starts)
 {
 	FILE *f;
 	char line[8192];
@@ -156,7 +156,7 @@ static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
 		/* Bytes no line covers: one long row, as btzpack codes
 		 * RGB of unknown width. */
 		forward(t, p + done, (size_t)off - done, NULL);
-		size_t c = btz_transform_chunk(t, w, chunk);
+		size_t c = btz_transform_chunk(t, w, T);
 		for (size_t at = 0; at < len; at += c) {
 			struct btz_rows r = btz_rows_at(w, at);
 			size_t k = len - at < c ? len - at : c;
@@ -882,13 +882,11 @@ int main(int argc, char **argv)
 	if (tlen < T + 1)
 		btz_die("training data: %zu bytes, fewer than one window of %zu",
 		    tlen, T + 1);
-	size_t chunk = (size_t)BTZ_MODEL_CHUNK_WINDOWS * T;
 	struct starts starts = { NULL, 0, 0 };
-	layout(o.hp.transform, train, tlen, o.manifest, chunk, T,
+	layout(o.hp.transform, train, tlen, o.manifest, T,
 	       o.hp.transform == BTZ_TRANSFORM_MEDT ? &starts : NULL);
 	if (valid)
-		layout(o.hp.transform, valid, vlen, o.valid_manifest, chunk, T,
-		       NULL);
+		layout(o.hp.transform, valid, vlen, o.valid_manifest, T, NULL);
 	if (btz_fmodel_alloc(&fw, &o.hp, name, data_desc, &err) != BTZ_OK ||
 	    btz_fmodel_alloc(&gr, &o.hp, name, data_desc, &err) != BTZ_OK)
 		btz_die("%s", err.msg);

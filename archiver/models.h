@@ -8,7 +8,6 @@
 #include "format/method.h"
 #include "model/btm.h"
 
-
 struct btz_model_method {
 	struct btz_model *model;
 	struct btz_predictor pred;

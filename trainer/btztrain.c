@@ -413,8 +413,8 @@ static double lr_at(const struct opts *o, uint64_t step)
 
 /* A batch of random windows, each laid out like a pack-time window: the
  * start symbol at position 0, then the bytes before each target. */
-/* Windows start on a multiple of unit (a whole pixel or sample), as a
- * payload's windows do in btzpack. */
+/* Windows start at one of starts (medt), else on a multiple of unit (a
+ * whole pixel or sample), as a payload's windows do in btzpack. */
 static void sample_batch(const uint8_t *data, size_t len, size_t T, size_t B,
 			 size_t unit, const struct starts *starts,
 			 uint64_t *rng, uint16_t *tok, uint8_t *tgt)

@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: mkarchive OUT TYPE [ARG]\n"
 			"types: abs DIR, dotdot, symlink DIR, hardlink, "
 			"required-feature, version, unknown-method, model, "
-			"good\n");
+			"long-chunk MODEL BYTES, good\n");
 		return 99;
 	}
 	type = argv[2];
@@ -89,6 +89,33 @@ int main(int argc, char **argv)
 		member(BTZ_TYPE_HARDLINK, "h", "../outside", 0, 0);
 	} else if (strcmp(type, "unknown-method") == 0) {
 		file("a", "some text\n", 0x7f);
+	} else if (strcmp(type, "long-chunk") == 0 && argc > 4) {
+		/* A model chunk of argv[4] bytes for the model file argv[3]:
+		 * the reader must weigh its windows before decoding any. */
+		static uint8_t buf[1 << 20];
+		static const uint8_t zero[1 << 18], junk[8] = { 1, 2, 3 };
+		size_t n = (size_t)strtoul(argv[4], NULL, 10), got;
+		XXH128_canonical_t fp;
+		FILE *f = fopen(argv[3], "rb");
+		struct btz_chunk c;
+
+		if (f == NULL || n == 0 || n > sizeof(zero)) {
+			fprintf(stderr, "mkarchive: %s: cannot read, or size "
+				"not 1 to %zu\n", argv[3], sizeof(zero));
+			return 99;
+		}
+		got = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		XXH128_canonicalFromHash(&fp, XXH3_128bits(buf, got));
+		check(btz_index_add_model(&w.ix, fp.digest, "long", &err));
+		member(BTZ_TYPE_FILE, "a", NULL, n, XXH3_64bits(zero, n));
+		memset(&c, 0, sizeof(c));
+		c.method = BTZ_METHOD_MODEL0;
+		c.raw_size = n;
+		c.coded_size = sizeof(junk);
+		c.offset = w.chunk_bytes;
+		c.checksum = btz_chunk_checksum(zero, n, c.offset);
+		check(btz_writer_add_chunk(&w, &c, junk, &err));
 	} else if (strcmp(type, "model") == 0) {
 		static const uint8_t fp[16] = { 0xb7, 0x2e, 0x11, 0x05 };
 

@@ -8,6 +8,7 @@ set -eu
 . "$top_srcdir/tests/lib.sh"
 MKMODEL="$top_builddir/tests/mkmodel"
 MKSAMPLE="$top_builddir/tests/mksample"
+MKARCHIVE="$top_builddir/tests/mkarchive"
 
 # bmp FILE WIDTH HEIGHT PIXELS_AT: a 24-bit BI_RGB header, junk up to
 # PIXELS_AT, then pixels drawn from the image model (rows padded to 4).
@@ -304,6 +305,22 @@ check_routing medtw.ppm image 14 14400 random-30
 expect_eq "14 5774 11534 14414" \
 	"$(awk '$1 == "chunk" { split(substr($3, 2), r, /[,)]/); printf "%s%s", s, r[2]; s = " " }' medtw.ppm.chunks)" \
 	"chunk ends of medtw.ppm"
+# A reader weighs a model chunk's windows before decoding any (they bound
+# its caches): 64 windows of 66 bytes for med, 256 for medt; one more is
+# refused as corrupt, naming the chunk. At the bound, decoding starts and
+# finds the junk payload's rows bad.
+# long_chunk MODEL BYTES MESSAGE: an archive of one chunk of BYTES for
+# MODEL, refused with MESSAGE.
+long_chunk() {
+	"$MKARCHIVE" long.btz long-chunk "models/$1.btm" "$2" ||
+		fail "mkarchive long-chunk $1 $2 failed"
+	expect_status 1 "$BTZUNPACK" --model=models -t long.btz
+	expect_err "long.btz: member a: chunk 0: model chunk$3"
+}
+long_chunk med 4224 ": bad rows"
+long_chunk med 4290 " of 65 windows (at most 64)"
+long_chunk medt 16896 ": bad rows"
+long_chunk medt 16962 " of 257 windows (at most 256)"
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 7

@@ -228,9 +228,8 @@ static void begin_range(struct packer *pk, unsigned cls, uint32_t width,
 		submit_current(pk);
 	pk->cur_class = cls;
 	pk->cur_channels = cls == CLASS_MULTICHANNEL ? channels : 0;
-	pk->cur_limit = limit_for(pk, cls, channels,
-				  cls == BTZ_MOD_IMAGE ? width : 0);
 	pk->cur_width = cls == BTZ_MOD_IMAGE ? width : 0;
+	pk->cur_limit = limit_for(pk, cls, channels, pk->cur_width);
 	pk->range_off = pk->stream_off;
 }
 

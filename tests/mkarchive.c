@@ -10,6 +10,7 @@
 
 #include "format/io.h"
 #include "format/method.h"
+#include "model/btm.h"
 
 static struct btz_writer w;
 static struct btz_error err;
@@ -90,24 +91,22 @@ int main(int argc, char **argv)
 	} else if (strcmp(type, "unknown-method") == 0) {
 		file("a", "some text\n", 0x7f);
 	} else if (strcmp(type, "long-chunk") == 0 && argc > 4) {
-		/* A model chunk of argv[4] bytes for the model file argv[3]:
-		 * the reader must weigh its windows before decoding any. */
-		static uint8_t buf[1 << 20];
+		/* A model chunk of argv[4] bytes for the model file argv[3]
+		 * (its fingerprint as the loader gives it): the reader must
+		 * weigh its windows before decoding any. */
 		static const uint8_t zero[1 << 18], junk[8] = { 1, 2, 3 };
-		size_t n = (size_t)strtoul(argv[4], NULL, 10), got;
-		XXH128_canonical_t fp;
-		FILE *f = fopen(argv[3], "rb");
+		size_t n = (size_t)strtoul(argv[4], NULL, 10);
+		struct btz_model *m;
 		struct btz_chunk c;
 
-		if (f == NULL || n == 0 || n > sizeof(zero)) {
-			fprintf(stderr, "mkarchive: %s: cannot read, or size "
-				"not 1 to %zu\n", argv[3], sizeof(zero));
+		if (n == 0 || n > sizeof(zero)) {
+			fprintf(stderr, "mkarchive: size not 1 to %zu\n",
+				sizeof(zero));
 			return 99;
 		}
-		got = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		XXH128_canonicalFromHash(&fp, XXH3_128bits(buf, got));
-		check(btz_index_add_model(&w.ix, fp.digest, "long", &err));
+		check(btz_model_load(&m, argv[3], &err));
+		check(btz_index_add_model(&w.ix, m->fingerprint, "long", &err));
+		btz_model_free(m);
 		member(BTZ_TYPE_FILE, "a", NULL, n, XXH3_64bits(zero, n));
 		memset(&c, 0, sizeof(c));
 		c.method = BTZ_METHOD_MODEL0;

@@ -278,6 +278,11 @@ expect_eq "28 00" "$(od -An -tx1 -j54 -N2 med.ppm.btz | tr -s ' ' | sed 's/^ //'
 printf '\060' | dd of=med.ppm.btz bs=1 seek=55 conv=notrunc 2>/dev/null
 expect_status 1 "$BTZUNPACK" --model=models -t med.ppm.btz
 expect_err 'chunk 1: model chunk: bad rows'
+# chunk_ends LIST: where each chunk of a `btzunpack -l -v -v` listing ends.
+chunk_ends() {
+	awk '$1 == "chunk" { split(substr($3, 2), r, /[,)]/)
+		printf "%s%s", s, r[2]; s = " " }' "$1"
+}
 # medt (med in tiles): btzpack cuts the pixels into chunks of whole bands
 # of 16 rows (64 windows of 66 bytes hold 35 rows of 40 pixels: two bands,
 # 3,840 bytes), so each starts a row; the 4 rows left form the last. The
@@ -292,7 +297,7 @@ for f in medt medt20; do
 done
 check_routing medt.ppm image 14 12000 random-30
 expect_eq "14 3854 7694 11534 12014" \
-	"$(awk '$1 == "chunk" { split(substr($3, 2), r, /[,)]/); printf "%s%s", s, r[2]; s = " " }' medt.ppm.chunks)" \
+	"$(chunk_ends medt.ppm.chunks)" \
 	"chunk ends of medt.ppm"
 check_routing medt20.ppm image 14 12000 '*'
 expect_eq 0 "$(grep -c random-30 medt20.ppm.chunks)" "model chunks of medt20.ppm"
@@ -303,7 +308,7 @@ expect_eq 0 "$(grep -c random-30 medt20.ppm.chunks)" "model chunks of medt20.ppm
 expect_status 0 "$BTZPACK" -q --model=models/medt.btm -o medtw.ppm.btz medtw.ppm
 check_routing medtw.ppm image 14 14400 random-30
 expect_eq "14 5774 11534 14414" \
-	"$(awk '$1 == "chunk" { split(substr($3, 2), r, /[,)]/); printf "%s%s", s, r[2]; s = " " }' medtw.ppm.chunks)" \
+	"$(chunk_ends medtw.ppm.chunks)" \
 	"chunk ends of medtw.ppm"
 # A reader weighs a model chunk's windows before decoding any (they bound
 # its caches): 64 windows of 66 bytes for med, 256 for medt; one more is

@@ -40,8 +40,12 @@ enum btz_transform {
 	 * tiles: a window of 256 pixels is one tile, so the model sees the
 	 * rows above a pixel as well as its left (doc/model.md). */
 	BTZ_TRANSFORM_MEDT = 6,
+	/* lmsz with a backward-adaptive linear predictor of order 32 first
+	 * (re-solved every 64 samples from the last 1,024, nothing stored):
+	 * the LMS cascade then codes what it leaves. */
+	BTZ_TRANSFORM_LPCZ = 7,
 };
-#define BTZ_TRANSFORM_MAX 6
+#define BTZ_TRANSFORM_MAX 7
 
 /* A medt tile: BTZ_TILE_PIXELS pixels, at most BTZ_TILE_ROWS rows. */
 #define BTZ_TILE_PIXELS 256

@@ -235,7 +235,7 @@ fi
 
 # --- layout transforms -------------------------------------------------------
 # A model that sees samples high byte first (swap16), samples as their
-# prediction residual (lms, lmsz) or pixels as G, R-G, B-G (green) wins
+# prediction residual (lms, lmsz, lpcz) or pixels as G, R-G, B-G (green) wins
 # only if btzpack hands it its own layout: mksample draws in the model's
 # layout and writes the file's; check_routing unpacks.
 # layout NAME SEED CONTEXT MODALITY TRANSFORM BYTES: a model of that
@@ -255,6 +255,7 @@ layout green 24 66 2 2 5000
 # into several chunks, each restarting it.
 layout lms 26 64 3 3 40000
 layout lmsz 27 64 3 4 40000
+layout lpcz 33 64 3 7 40000
 layout med 28 66 2 5 9000
 # med predicts from the row above: btzpack takes a PPM's width from its
 # header and gives each chunk its rows (64 windows of 66 bytes: 1,408
@@ -328,7 +329,7 @@ long_chunk medt 16896 ": bad rows"
 long_chunk medt 16962 " of 257 windows (at most 256)"
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
-expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 7
+expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 8
 
 # --- truncated and hostile headers ------------------------------------------
 # Pixels cut short: the payload is what there is.

@@ -167,6 +167,36 @@ rm -rf out && mkdir out
 expect_status 0 "$BTZUNPACK" -q --model=t.btm -C out imgt.btz
 same_file img.ppm out/img.ppm
 
+# An audio model's network carried onto another layout (--init with
+# --transform): lmsz's weights trained on as lpcz, which then codes a
+# raw 16-bit stream's chunks and unpacks it; a layout whose windows
+# start on other units (pixels) is refused.
+LC_ALL=C awk 'BEGIN { for (i = 0; i < 16000; i++) {
+	s = int(8192 + 3000 * sin(i / 7) + 900 * sin(i / 2.3) + i * 7919 % 61)
+	lo = s % 256; if (lo == 0) lo = 1
+	printf "%c%c", lo, int(s / 256) } }' >tone.raw
+snd="-d 32 --layers 1 --heads 4 --kv-heads 2 --ff 64 --context 48 -b 8
+	--warmup 5 --lr 1e-2 --calib-bytes 4096 --device=cpu"
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" -q $snd -n 20 --modality=audio --transform=lmsz \
+	--name=snd -o s.btm tone.raw
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $snd -n 100 --init s.btm --transform=lpcz \
+	--name=snd-lpcz -o p.btm tone.raw
+expect_err "context 48, layout lpcz)"
+expect_status 0 "$BTZPACK" -q --model=p.btm --modality=audio -o tone.btz \
+	tone.raw
+"$BTZUNPACK" -l -v -v tone.btz > list
+grep -q "snd-lpcz" list || { cat list >&2; fail "lpcz coded no chunk"; }
+rm -rf out && mkdir out
+expect_status 0 "$BTZUNPACK" -q --model=p.btm -C out tone.btz
+same_file tone.raw out/tone.raw
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" -q $snd -n 2 --init s.btm --transform=medt \
+	-o q.btm tone.raw
+expect_err "--transform=medt does not fit the windows of s.btm's audio model"
+[ ! -e q.btm ] || fail "a refused run left q.btm"
+
 head -c 10 train.bin > tiny.bin
 # shellcheck disable=SC2086
 expect_status 1 "$BTZTRAIN" $small -n 2 -o c.btm tiny.bin

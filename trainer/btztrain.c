@@ -117,8 +117,9 @@ static void forward(unsigned t, uint8_t *p, size_t n,
  * manifest's lines (NAME, OFFSET, LENGTH, WxH, tab-separated, offsets
  * into p, as scripts/data writes them) give it, and each image is cut,
  * like a payload, into chunks from its first pixel as btzpack cuts them
- * (btz_transform_chunk: 64 windows, or medt's bands). Without
- * a manifest the whole stream is one long row. With starts (medt), the
+ * (btz_transform_chunk: 64 windows, or medt's bands). Other
+ * layouts, and images without a manifest (one long row), are cut into
+ * chunks of 64 windows from p's start. With starts (medt), the
  * window starts of the images' chunks that have a whole window after
  * them, windows of T bytes. */
 static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
@@ -130,7 +131,12 @@ static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
 	unsigned lineno = 0;
 
 	if (manifest == NULL || !btz_transform_uses_rows(t)) {
-		forward(t, p, n, NULL);
+		/* Chunks as btzpack cuts a payload: an adaptive layout
+		 * (lms, lpcz) restarts at each, as it does there. */
+		size_t c = btz_transform_chunk(t, 0, T);
+
+		for (size_t at = 0; at < n; at += c)
+			forward(t, p + at, n - at < c ? n - at : c, NULL);
 		return;
 	}
 	f = fopen(manifest, "r");
@@ -690,7 +696,7 @@ int main(int argc, char **argv)
 		.clip = 1, .qat_from = 0.75, .valid_bytes = 262144,
 		.calib_bytes = 65536, .device = "auto",
 	};
-	int force = 0, c;
+	int force = 0, c, transform_set = -1;
 
 	btz_cli_init(argv[0]);
 
@@ -730,8 +736,10 @@ int main(int argc, char **argv)
 			int t = btz_transform_parse(optarg);
 			if (t < 0)
 				btz_die("--transform: unknown layout '%s' (none, "
-				    "swap16, green, lms, lmsz, med or medt)", optarg);
+				    "swap16, green, lms, lmsz, med, medt or "
+				    "lpcz)", optarg);
 			o.hp.transform = (uint8_t)t;
+			transform_set = t;
 			break;
 		}
 		case O_NAME: o.name = optarg; break;
@@ -864,6 +872,17 @@ int main(int argc, char **argv)
 		if (load_init(o.init, &from, &err) != BTZ_OK)
 			btz_die("--init: %s", err.msg);
 		o.hp = from->hp;
+		/* A network carried onto a new layout: the weights fit any
+		 * layout of the same modality. */
+		if (transform_set >= 0) {
+			if (btz_window_unit(o.hp.modality, (unsigned)transform_set) !=
+			    btz_window_unit(o.hp.modality, o.hp.transform))
+				btz_die("--transform=%s does not fit the windows "
+				    "of %s's %s model",
+				    btz_transform_name((unsigned)transform_set),
+				    o.init, btz_modality_name(o.hp.modality));
+			o.hp.transform = (uint8_t)transform_set;
+		}
 		snprintf(desc, sizeof(desc), "%s; from %s (%" PRIu64
 			 " steps on %s)", data_desc, o.init, from->steps,
 			 from->train_data ? from->train_data : "?");

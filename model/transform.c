@@ -7,7 +7,7 @@
 #include "format/btz.h"
 
 static const char *const names[] = { "none", "swap16", "green", "lms", "lmsz",
-				     "med", "medt", "lpcz" };
+				     "med", "medt", "lpcz", "mixt" };
 
 const char *btz_transform_name(unsigned t)
 {
@@ -31,7 +31,8 @@ static size_t transform_unit(unsigned t)
 	case BTZ_TRANSFORM_LPCZ: return 2;
 	case BTZ_TRANSFORM_GREEN:
 	case BTZ_TRANSFORM_MED:
-	case BTZ_TRANSFORM_MEDT: return 3;
+	case BTZ_TRANSFORM_MEDT:
+	case BTZ_TRANSFORM_MIXT: return 3;
 	default: return 1;
 	}
 }
@@ -334,6 +335,121 @@ static void med_predict(const uint8_t *p, size_t k, const struct btz_rows *r,
 	}
 }
 
+/* mix: seven predictions of each plane blended by how well each did at
+ * the four causal neighbours (weights 2^30 / e^2, e one more than the sum
+ * of its absolute errors there), as context-mixing image coders weigh
+ * predictors; Kodak's residuals code 3.9% smaller than MED's under a
+ * simple adaptive coder (models/btz-image-170k.md). Neighbours outside
+ * the chunk or the row are replaced as med replaces them, NE and NNE by
+ * N and NE. */
+#define MIX_N 7
+
+/* Floor of v / 2, spelled out: >> of a negative is implementation-defined. */
+static int half(int v)
+{
+	return v >= 0 ? v / 2 : -((-v + 1) / 2);
+}
+
+struct mix {
+	int *v;		 /* planes of pixels 0 .. k - 1 */
+	uint16_t *e;	 /* their MIX_N errors a plane */
+};
+
+static void mix_predict(const struct mix *m, size_t k,
+			const struct btz_rows *r, int pred[3], int sub[3][MIX_N])
+{
+	size_t w = r->width, x = w ? (r->x0 + k % w) % w : 1;
+	int left = k > 0 && x > 0, up = w > 0 && k >= w;
+	int nw = left && up && k > w, ne = up && x + 1 < w;
+	int nne = ne && k >= 2 * w;
+
+	for (int i = 0; i < 3; i++) {
+		int a = left ? m->v[3 * (k - 1) + i] : 0, b, c, d, f;
+		int64_t acc = 0, wsum = 0;
+
+		b = up ? m->v[3 * (k - w) + i] : a;
+		if (up && !left)
+			a = b;
+		c = nw ? m->v[3 * (k - w - 1) + i] : b;
+		d = ne ? m->v[3 * (k - w + 1) + i] : b;
+		f = nne ? m->v[3 * (k - 2 * w + 1) + i] : d;
+		int *P = sub[i];
+		P[0] = a;
+		P[1] = b;
+		P[2] = med(a, b, c);
+		P[3] = a + d - b;
+		P[4] = half(a + d + 1);
+		P[5] = half(a + b + 1);
+		P[6] = b + d - f;
+		for (int j = 0; j < MIX_N; j++) {
+			int64_t e = 1, wt;
+
+			if (left)
+				e += m->e[(3 * (k - 1) + i) * MIX_N + j];
+			if (up)
+				e += m->e[(3 * (k - w) + i) * MIX_N + j];
+			if (nw)
+				e += m->e[(3 * (k - w - 1) + i) * MIX_N + j];
+			if (ne)
+				e += m->e[(3 * (k - w + 1) + i) * MIX_N + j];
+			wt = ((int64_t)1 << 30) / (e * e);
+			wsum += wt;
+			acc += wt * P[j];
+		}
+		acc += wsum / 2;
+		pred[i] = (int)(acc >= 0 ? acc / wsum
+				  : -((-acc + wsum - 1) / wsum));
+	}
+}
+
+/* In pixel order both ways: the forward reads the original planes from
+ * its copy, the inverse the ones it has restored. */
+static int mix_run(uint8_t *p, size_t n, const struct btz_rows *rows,
+		   int inverse)
+{
+	struct btz_rows r = { 0, 0, 0 };
+	size_t np = n / 3;
+	struct mix m;
+
+	if (rows != NULL && btz_rows_known(rows))
+		r = *rows;
+	m.v = malloc((3 * np + 1) * sizeof(*m.v));
+	m.e = malloc((3 * np * MIX_N + 1) * sizeof(*m.e));
+	if (m.v == NULL || m.e == NULL) {
+		free(m.v);
+		free(m.e);
+		return -1;
+	}
+	for (size_t k = 0; k < np; k++) {
+		uint8_t *q = p + 3 * k;
+		int pr[3], sub[3][MIX_N], *v = m.v + 3 * k;
+
+		mix_predict(&m, k, &r, pr, sub);
+		if (inverse) {
+			uint8_t g = (uint8_t)(q[0] + pr[0]);
+
+			q[0] = (uint8_t)(g + pr[1] + q[1]);
+			q[2] = (uint8_t)(g + pr[2] + q[2]);
+			q[1] = g;
+			planes(q, v);
+		} else {
+			planes(q, v);
+			for (int j = 0; j < 3; j++)
+				q[j] = (uint8_t)(v[j] - pr[j]);
+		}
+		for (int i = 0; i < 3; i++)
+			for (int j = 0; j < MIX_N; j++) {
+				int e = v[i] - sub[i][j];
+
+				m.e[(3 * k + i) * MIX_N + j] =
+					(uint16_t)(e < 0 ? -e : e);
+			}
+	}
+	free(m.v);
+	free(m.e);
+	return 0;
+}
+
 /* Forward from the last pixel down, so that every prediction reads
  * original neighbours in place; the inverse from the first up, reading
  * restored ones. */
@@ -376,7 +492,7 @@ size_t btz_tile_rows(uint32_t width, size_t full)
 
 size_t btz_transform_chunk_windows(unsigned t)
 {
-	return t == BTZ_TRANSFORM_MEDT ? BTZ_TILE_CHUNK_WINDOWS
+	return btz_transform_tiles(t) ? BTZ_TILE_CHUNK_WINDOWS
 				       : BTZ_CHUNK_WINDOWS;
 }
 
@@ -385,7 +501,7 @@ size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window)
 	size_t std = BTZ_CHUNK_WINDOWS * window, row = (size_t)width * 3, th,
 	       band;
 
-	if (t != BTZ_TRANSFORM_MEDT || width == 0 ||
+	if (!btz_transform_tiles(t) || width == 0 ||
 	    width > BTZ_ROWS_WIDTH_MAX)
 		return std;
 	th = btz_tile_rows(width, BTZ_TILE_CHUNK_WINDOWS * window / row);
@@ -453,9 +569,15 @@ static int tile_run(uint8_t *p, size_t n, const struct btz_rows *rows,
 	return 0;
 }
 
+int btz_transform_tiles(unsigned t)
+{
+	return t == BTZ_TRANSFORM_MEDT || t == BTZ_TRANSFORM_MIXT;
+}
+
 int btz_transform_uses_rows(unsigned t)
 {
-	return t == BTZ_TRANSFORM_MED || t == BTZ_TRANSFORM_MEDT;
+	return t == BTZ_TRANSFORM_MED || t == BTZ_TRANSFORM_MEDT ||
+	       t == BTZ_TRANSFORM_MIXT;
 }
 
 static int run(unsigned t, uint8_t *p, size_t n, const struct btz_rows *rows,
@@ -483,6 +605,19 @@ static int run(unsigned t, uint8_t *p, size_t n, const struct btz_rows *rows,
 				med_run(p, n, rows, 1);
 				return -1;
 			}
+		}
+		break;
+	case BTZ_TRANSFORM_MIXT:
+		if (inverse) {
+			if (tile_run(p, n, rows, 1) != 0)
+				return -1;
+			return mix_run(p, n, rows, 1);
+		}
+		if (mix_run(p, n, rows, 0) != 0)
+			return -1;
+		if (tile_run(p, n, rows, 0) != 0) {
+			mix_run(p, n, rows, 1);
+			return -1;
 		}
 		break;
 	default: break;

@@ -44,8 +44,12 @@ enum btz_transform {
 	 * (re-solved every 64 samples from the last 1,024, nothing stored):
 	 * the LMS cascade then codes what it leaves. */
 	BTZ_TRANSFORM_LPCZ = 7,
+	/* medt with a better prediction: each of G, R - G and B - G as a
+	 * blend of seven predictions from the causal neighbours, each
+	 * weighted by how little it erred at the four nearest. */
+	BTZ_TRANSFORM_MIXT = 8,
 };
-#define BTZ_TRANSFORM_MAX 7
+#define BTZ_TRANSFORM_MAX 8
 
 /* A medt tile: BTZ_TILE_PIXELS pixels, at most BTZ_TILE_ROWS rows. */
 #define BTZ_TILE_PIXELS 256
@@ -71,6 +75,8 @@ size_t btz_window_unit(unsigned modality, unsigned transform);
  * differently for each struct btz_rows (the model method then stores the
  * rows with the chunk). */
 int btz_transform_uses_rows(unsigned t);
+/* Whether t reorders a chunk's pixels into tiles (medt, mixt). */
+int btz_transform_tiles(unsigned t);
 
 /* In place over p[0, n). p must start on a unit. rows may be NULL (no
  * rows known); transforms that do not use rows ignore it; a width above

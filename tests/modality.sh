@@ -288,20 +288,29 @@ chunk_ends() {
 # of 16 rows (64 windows of 66 bytes hold 35 rows of 40 pixels: two bands,
 # 3,840 bytes), so each starts a row; the 4 rows left form the last. The
 # model wins them only in its own layout, which mksample draws: the same
-# pixels 20 a row are not.
-"$MKMODEL" models/medt.btm 30 32 1 8 2 128 66 2 6 >/dev/null ||
-	fail "mkmodel medt failed"
-{ printf 'P6 40 100 255\n'; "$MKSAMPLE" models/medt.btm 12000 30 40; } >medt.ppm
-{ printf 'P6 20 200 255\n'; tail -c 12000 medt.ppm; } >medt20.ppm
-for f in medt medt20; do
-	expect_status 0 "$BTZPACK" -q --model=models/medt.btm -o $f.ppm.btz $f.ppm
-done
-check_routing medt.ppm image 14 12000 random-30
-expect_eq "14 3854 7694 11534 12014" \
-	"$(chunk_ends medt.ppm.chunks)" \
-	"chunk ends of medt.ppm"
-check_routing medt20.ppm image 14 12000 '*'
-expect_eq 0 "$(grep -c random-30 medt20.ppm.chunks)" "model chunks of medt20.ppm"
+# pixels 20 a row are not. mixt (medt with blended predictions) is cut
+# the same way.
+# tiled NAME SEED TRANSFORM: those checks for a model of that layout.
+tiled() {
+	"$MKMODEL" "models/$1.btm" "$2" 32 1 8 2 128 66 2 "$3" >/dev/null ||
+		fail "mkmodel $1 failed"
+	{ printf 'P6 40 100 255\n'; "$MKSAMPLE" "models/$1.btm" 12000 "$2" 40; } \
+		>"$1.ppm"
+	{ printf 'P6 20 200 255\n'; tail -c 12000 "$1.ppm"; } >"${1}20.ppm"
+	for _f in "$1" "${1}20"; do
+		expect_status 0 "$BTZPACK" -q --model="models/$1.btm" \
+			-o "$_f.ppm.btz" "$_f.ppm"
+	done
+	check_routing "$1.ppm" image 14 12000 "random-$2"
+	expect_eq "14 3854 7694 11534 12014" \
+		"$(chunk_ends "$1.ppm.chunks")" \
+		"chunk ends of $1.ppm"
+	check_routing "${1}20.ppm" image 14 12000 '*'
+	expect_eq 0 "$(grep -c "random-$2" "${1}20.ppm.chunks")" \
+		"model chunks of ${1}20.ppm"
+}
+tiled medt 30 6
+tiled mixt 34 8
 # A band of 16 rows of 120 pixels (5,760 bytes) does not fit 64 windows:
 # it is a chunk of its own, of 88 windows (a medt model's chunks hold up
 # to 256); the 8 rows left, 2,880 bytes, are the last.
@@ -312,9 +321,9 @@ expect_eq "14 5774 11534 14414" \
 	"$(chunk_ends medtw.ppm.chunks)" \
 	"chunk ends of medtw.ppm"
 # A reader weighs a model chunk's windows before decoding any (they bound
-# its caches): 64 windows of 66 bytes for med, 256 for medt; one more is
-# refused as corrupt, naming the chunk. At the bound, decoding starts and
-# finds the junk payload's rows bad.
+# its caches): 64 windows of 66 bytes for med, 256 for medt and mixt; one
+# more is refused as corrupt, naming the chunk. At the bound, decoding
+# starts and finds the junk payload's rows bad.
 # long_chunk MODEL BYTES MESSAGE: an archive of one chunk of BYTES for
 # MODEL, refused with MESSAGE.
 long_chunk() {
@@ -327,9 +336,10 @@ long_chunk med 4224 ": bad rows"
 long_chunk med 4290 " of 65 windows (at most 64)"
 long_chunk medt 16896 ": bad rows"
 long_chunk medt 16962 " of 257 windows (at most 256)"
+long_chunk mixt 16962 " of 257 windows (at most 256)"
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
-expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 8
+expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 9
 
 # --- truncated and hostile headers ------------------------------------------
 # Pixels cut short: the payload is what there is.

@@ -245,7 +245,7 @@ static void test_hparams(void)
 	BAD(context, 15, BTZ_E_LIMIT, "context = 15");
 	BAD(context, 65537, BTZ_E_LIMIT, "context = 65537");
 	BAD(modality, 4, BTZ_E_CORRUPT, "modality = 4");
-	BAD(transform, 8, BTZ_E_UNSUPPORTED, "transform = 8");
+	BAD(transform, 9, BTZ_E_UNSUPPORTED, "transform = 9");
 	/* Windows of whole pixels (3 bytes) and samples (2 bytes). */
 	hp = hp_small;
 	hp.modality = 2;
@@ -496,7 +496,7 @@ static void test_hostile_fields(void)
 	PATCH32(a, n, 32, 15, BTZ_E_LIMIT, "context = 15");
 	PATCH32(a, n, 36, 1, BTZ_E_UNSUPPORTED, "flags");
 	PATCH32(a, n, 40, 4, BTZ_E_CORRUPT, "modality = 4");
-	PATCH32(a, n, 40, 8u << 8, BTZ_E_UNSUPPORTED, "transform = 8");
+	PATCH32(a, n, 40, 9u << 8, BTZ_E_UNSUPPORTED, "transform = 9");
 	PATCH32(a, n, 40, 1u << 24, BTZ_E_CORRUPT, "reserved");
 	/* Sizes that no longer match the file. */
 	PATCH32(a, n, 28, 64, BTZ_E_CORRUPT, "truncated");
@@ -933,19 +933,65 @@ static void test_medt(void)
 	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MED, 768, 768), 49152);
 	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_MEDT), 256);
 	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_MED), 64);
-	for (uint32_t w = 1; w <= 70; w += 3)
-		for (uint32_t x0 = 0; x0 < w; x0 += 5) {
-			size_t n = 3 * (btz_splitmix64(&seed) % NP) + 2;
-			struct btz_rows r = { w, x0, 0 };
+	for (unsigned t = BTZ_TRANSFORM_MEDT; t <= BTZ_TRANSFORM_MIXT;
+	     t += BTZ_TRANSFORM_MIXT - BTZ_TRANSFORM_MEDT)
+		for (uint32_t w = 1; w <= 70; w += 3)
+			for (uint32_t x0 = 0; x0 < w; x0 += 5) {
+				size_t n = 3 * (btz_splitmix64(&seed) % NP) + 2;
+				struct btz_rows r = { w, x0, 0 };
 
-			for (size_t i = 0; i < n + 3; i++)
-				orig[i] = buf[i] = (uint8_t)btz_splitmix64(&seed);
-			btz_transform_forward(BTZ_TRANSFORM_MEDT, buf + 3, n, &r);
-			buf[0] ^= 0x55;
-			btz_transform_inverse(BTZ_TRANSFORM_MEDT, buf + 3, n, &r);
-			CHECK(memcmp(buf + 3, orig + 3, n) == 0);
-		}
+				for (size_t i = 0; i < n + 3; i++)
+					orig[i] = buf[i] =
+						(uint8_t)btz_splitmix64(&seed);
+				CHECK_EQ(btz_transform_forward(t, buf + 3, n, &r), 0);
+				buf[0] ^= 0x55;
+				CHECK_EQ(btz_transform_inverse(t, buf + 3, n, &r), 0);
+				CHECK(memcmp(buf + 3, orig + 3, n) == 0);
+			}
 	CHECK(btz_transform_uses_rows(BTZ_TRANSFORM_MEDT));
+}
+
+/* mixt: the blend weighs its predictions by their recent errors. On an
+ * image whose planes all slope up in x and in y, MED errs everywhere (it
+ * takes the smaller neighbour), while W + NE - N and N + NE - NNE are
+ * exact: mixt, weighing them far above the rest, leaves nothing inside
+ * the image past its first rows and short of its last two columns (the
+ * last has no NE, which its right neighbour then remembers as those two
+ * predictions' error). 10 pixels a row hold no tile, so the
+ * bytes stay in pixel order. Its chunks are cut in bands as medt's. */
+static void test_mixt(void)
+{
+	enum { W = 10, H = 12, N = 3 * W * H };
+	static uint8_t buf[N], med[N];
+	struct btz_rows r = { W, 0, 0 };
+	int med_left = 0, mix_left = 0;
+
+	for (int y = 0; y < H; y++)
+		for (int x = 0; x < W; x++) {
+			uint8_t *q = buf + 3 * (y * W + x);
+
+			q[1] = (uint8_t)(20 + 3 * x + 5 * y);	/* G */
+			q[0] = (uint8_t)(q[1] + 10 + 2 * x + y); /* R - G */
+			q[2] = (uint8_t)(q[1] + 1 + x + 4 * y);	/* B - G */
+		}
+	memcpy(med, buf, N);
+	CHECK_EQ(btz_transform_forward(BTZ_TRANSFORM_MED, med, N, &r), 0);
+	CHECK_EQ(btz_transform_forward(BTZ_TRANSFORM_MIXT, buf, N, &r), 0);
+	for (int y = 3; y < H; y++)
+		for (int x = 1; x < W - 2; x++)
+			for (int i = 0; i < 3; i++) {
+				med_left += med[3 * (y * W + x) + i] != 0;
+				mix_left += buf[3 * (y * W + x) + i] != 0;
+			}
+	CHECK_EQ(med_left, 3 * (H - 3) * (W - 3));
+	CHECK_EQ(mix_left, 0);
+	CHECK_EQ(btz_transform_inverse(BTZ_TRANSFORM_MIXT, buf, N, &r), 0);
+	CHECK_EQ(buf[1], 20);
+	CHECK_EQ(buf[3 * (H * W - 1) + 1], (uint8_t)(20 + 3 * (W - 1) + 5 * (H - 1)));
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MIXT, 768, 768), 36864);
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_MIXT, 3072, 768), 147456);
+	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_MIXT), 256);
+	CHECK(btz_transform_uses_rows(BTZ_TRANSFORM_MIXT));
 }
 
 /* Layout transforms: known values, and forward then inverse is the
@@ -978,6 +1024,7 @@ static void test_transforms(void)
 	test_lpc();
 	test_med();
 	test_medt();
+	test_mixt();
 	CHECK(btz_transform_parse("tiles") == -1);
 	CHECK(btz_transform_name(BTZ_TRANSFORM_MAX + 1) == NULL);
 }

@@ -113,13 +113,13 @@ static void forward(unsigned t, uint8_t *p, size_t n,
 }
 
 /* The layout of p[0, n), as btzpack would code it. A layout that
- * predicts from the row above (med, medt) needs each image's width: the
- * manifest's lines (NAME, OFFSET, LENGTH, WxH, tab-separated, offsets
- * into p, as scripts/data writes them) give it, and each image is cut,
+ * predicts from the row above (med, medt, mixt) needs each image's
+ * width: the manifest's lines (NAME, OFFSET, LENGTH, WxH, tab-separated,
+ * offsets into p, as scripts/data writes them) give it, and each image is cut,
  * like a payload, into chunks from its first pixel as btzpack cuts them
- * (btz_transform_chunk: 64 windows, or medt's bands). Other
+ * (btz_transform_chunk: 64 windows, or the bands of tiles). Other
  * layouts, and images without a manifest (one long row), are cut into
- * chunks of 64 windows from p's start. With starts (medt), the
+ * chunks of 64 windows from p's start. With starts (tiles), the
  * window starts of the images' chunks that have a whole window after
  * them, windows of T bytes. */
 static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
@@ -419,7 +419,7 @@ static double lr_at(const struct opts *o, uint64_t step)
 
 /* A batch of random windows, each laid out like a pack-time window: the
  * start symbol at position 0, then the bytes before each target. */
-/* Windows start at one of starts (medt), else on a multiple of unit (a
+/* Windows start at one of starts (tiles), else on a multiple of unit (a
  * whole pixel or sample), as a payload's windows do in btzpack. */
 static void sample_batch(const uint8_t *data, size_t len, size_t T, size_t B,
 			 size_t unit, const struct starts *starts,
@@ -571,13 +571,15 @@ static void usage(FILE *f)
 "                        samples high byte first), green (RGB as\n"
 "                        G, R-G, B-G), lms (16-bit samples as the\n"
 "                        residual of adaptive prediction), lmsz (lms\n"
-"                        in zigzag order), med (RGB as the residual\n"
-"                        of JPEG-LS's predictor) or medt (med in tiles\n"
-"                        of 256 pixels); default none\n"
-"      --manifest=FILE   with med(t): each image's offset, length and\n"
-"                        width in the training bytes (a manifest of\n"
-"                        scripts/data); --valid-manifest=FILE, the same\n"
-"                        for the validation bytes\n"
+"                        in zigzag order), lpcz (lmsz after linear\n"
+"                        prediction), med (RGB as the residual of\n"
+"                        JPEG-LS's predictor), medt (med in tiles of\n"
+"                        256 pixels) or mixt (medt with a blend of\n"
+"                        seven predictors); default none\n"
+"      --manifest=FILE   with med, medt, mixt: each image's offset,\n"
+"                        length and width in the training bytes (a\n"
+"                        manifest of scripts/data); --valid-manifest=FILE,\n"
+"                        the same for the validation bytes\n"
 "      --name=NAME       model name (default: the output's file name)\n"
 "  -d, --dim=N           model width (default 128)\n"
 "      --layers=N        layers (default 4)\n"
@@ -736,8 +738,8 @@ int main(int argc, char **argv)
 			int t = btz_transform_parse(optarg);
 			if (t < 0)
 				btz_die("--transform: unknown layout '%s' (none, "
-				    "swap16, green, lms, lmsz, med, medt or "
-				    "lpcz)", optarg);
+				    "swap16, green, lms, lmsz, med, medt, lpcz "
+				    "or mixt)", optarg);
 			o.hp.transform = (uint8_t)t;
 			transform_set = t;
 			break;
@@ -903,7 +905,7 @@ int main(int argc, char **argv)
 		    tlen, T + 1);
 	struct starts starts = { NULL, 0, 0 };
 	layout(o.hp.transform, train, tlen, o.manifest, T,
-	       o.hp.transform == BTZ_TRANSFORM_MEDT ? &starts : NULL);
+	       btz_transform_tiles(o.hp.transform) ? &starts : NULL);
 	if (valid)
 		layout(o.hp.transform, valid, vlen, o.valid_manifest, T, NULL);
 	if (btz_fmodel_alloc(&fw, &o.hp, name, data_desc, &err) != BTZ_OK ||

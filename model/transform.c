@@ -492,8 +492,9 @@ size_t btz_tile_rows(uint32_t width, size_t full)
 
 size_t btz_transform_chunk_windows(unsigned t)
 {
-	return btz_transform_tiles(t) ? BTZ_TILE_CHUNK_WINDOWS
-				       : BTZ_CHUNK_WINDOWS;
+	return btz_transform_tiles(t) || t == BTZ_TRANSFORM_LPCZ
+		       ? BTZ_LONG_CHUNK_WINDOWS
+		       : BTZ_CHUNK_WINDOWS;
 }
 
 size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window)
@@ -501,10 +502,12 @@ size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window)
 	size_t std = BTZ_CHUNK_WINDOWS * window, row = (size_t)width * 3, th,
 	       band;
 
+	if (t == BTZ_TRANSFORM_LPCZ)
+		return BTZ_LONG_CHUNK_WINDOWS * window;
 	if (!btz_transform_tiles(t) || width == 0 ||
 	    width > BTZ_ROWS_WIDTH_MAX)
 		return std;
-	th = btz_tile_rows(width, BTZ_TILE_CHUNK_WINDOWS * window / row);
+	th = btz_tile_rows(width, BTZ_LONG_CHUNK_WINDOWS * window / row);
 	band = th * row;
 	return th == 0 ? std : band > std ? band : std - std % band;
 }

@@ -95,19 +95,21 @@ int btz_transform_inverse(unsigned t, uint8_t *p, size_t n,
 size_t btz_tile_rows(uint32_t width, size_t full);
 
 /* Windows a model chunk holds at most: BTZ_CHUNK_WINDOWS, so that a
- * decoder can hold every window's key/value caches at once, or for medt
- * BTZ_TILE_CHUNK_WINDOWS, so that a band of 16 rows of an image up to
- * 4,096 pixels wide fits one chunk. */
+ * decoder can hold every window's key/value caches at once, or
+ * BTZ_LONG_CHUNK_WINDOWS for the tiled layouts, so that a band of 16 rows
+ * of an image up to 4,096 pixels wide fits one chunk, and for lpcz, whose
+ * predictors restart at every chunk and take a while to adapt. */
 #define BTZ_CHUNK_WINDOWS 64
-#define BTZ_TILE_CHUNK_WINDOWS 256
+#define BTZ_LONG_CHUNK_WINDOWS 256
 size_t btz_transform_chunk_windows(unsigned t);
 
 /* The bytes of the chunks transform t codes best, windows of `window`
  * bytes, for an image width pixels wide (0: unknown) from a row's first
- * pixel: for medt, whole bands of tiles (each chunk starts a row and a
- * band), as many as BTZ_CHUNK_WINDOWS windows hold, or one band, the
- * tallest of up to 16 rows that BTZ_TILE_CHUNK_WINDOWS hold; else, and
- * where no tile fits, BTZ_CHUNK_WINDOWS windows. */
+ * pixel: for medt and mixt, whole bands of tiles (each chunk starts a
+ * row and a band), as many as BTZ_CHUNK_WINDOWS windows hold, or one
+ * band, the tallest of up to 16 rows that BTZ_LONG_CHUNK_WINDOWS hold;
+ * for lpcz, BTZ_LONG_CHUNK_WINDOWS windows; else, and where no tile fits,
+ * BTZ_CHUNK_WINDOWS windows. */
 size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window);
 
 #endif

@@ -233,6 +233,12 @@ else
 	note "tar missing: --from-tar skipped"
 fi
 
+# chunk_ends LIST: where each chunk of a `btzunpack -l -v -v` listing ends.
+chunk_ends() {
+	awk '$1 == "chunk" { split(substr($3, 2), r, /[,)]/)
+		printf "%s%s", s, r[2]; s = " " }' "$1"
+}
+
 # --- layout transforms -------------------------------------------------------
 # A model that sees samples high byte first (swap16), samples as their
 # prediction residual (lms, lmsz, lpcz) or pixels as G, R-G, B-G (green) wins
@@ -256,6 +262,10 @@ layout green 24 66 2 2 5000
 layout lms 26 64 3 3 40000
 layout lmsz 27 64 3 4 40000
 layout lpcz 33 64 3 7 40000
+# lpcz's chunks hold 256 windows (its predictors adapt for a while after
+# each restart): 40,000 bytes in 64-byte windows are 3 chunks, not 10.
+expect_eq "16384 32768 40000" "$(chunk_ends lpcz.raw.chunks)" \
+	"chunk ends of lpcz.raw"
 layout med 28 66 2 5 9000
 # med predicts from the row above: btzpack takes a PPM's width from its
 # header and gives each chunk its rows (64 windows of 66 bytes: 1,408
@@ -279,11 +289,6 @@ expect_eq "28 00" "$(od -An -tx1 -j54 -N2 med.ppm.btz | tr -s ' ' | sed 's/^ //'
 printf '\060' | dd of=med.ppm.btz bs=1 seek=55 conv=notrunc 2>/dev/null
 expect_status 1 "$BTZUNPACK" --model=models -t med.ppm.btz
 expect_err 'chunk 1: model chunk: bad rows'
-# chunk_ends LIST: where each chunk of a `btzunpack -l -v -v` listing ends.
-chunk_ends() {
-	awk '$1 == "chunk" { split(substr($3, 2), r, /[,)]/)
-		printf "%s%s", s, r[2]; s = " " }' "$1"
-}
 # medt (med in tiles): btzpack cuts the pixels into chunks of whole bands
 # of 16 rows (64 windows of 66 bytes hold 35 rows of 40 pixels: two bands,
 # 3,840 bytes), so each starts a row; the 4 rows left form the last. The
@@ -321,9 +326,10 @@ expect_eq "14 5774 11534 14414" \
 	"$(chunk_ends medtw.ppm.chunks)" \
 	"chunk ends of medtw.ppm"
 # A reader weighs a model chunk's windows before decoding any (they bound
-# its caches): 64 windows of 66 bytes for med, 256 for medt and mixt; one
-# more is refused as corrupt, naming the chunk. At the bound, decoding
-# starts and finds the junk payload's rows bad.
+# its caches): 64 windows of 66 bytes for med, 256 for medt, mixt and
+# lpcz (of 64 bytes); one more is refused as corrupt, naming the chunk.
+# At the bound, decoding starts and finds the junk payload's rows bad (an
+# lpcz chunk has none, so only the refusal).
 # long_chunk MODEL BYTES MESSAGE: an archive of one chunk of BYTES for
 # MODEL, refused with MESSAGE.
 long_chunk() {
@@ -337,6 +343,7 @@ long_chunk med 4290 " of 65 windows (at most 64)"
 long_chunk medt 16896 ": bad rows"
 long_chunk medt 16962 " of 257 windows (at most 256)"
 long_chunk mixt 16962 " of 257 windows (at most 256)"
+long_chunk lpcz 16448 " of 257 windows (at most 256)"
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 9

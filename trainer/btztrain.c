@@ -119,7 +119,7 @@ static void forward(unsigned t, uint8_t *p, size_t n,
  * like a payload, into chunks from its first pixel as btzpack cuts them
  * (btz_transform_chunk: 64 windows, or the bands of tiles). Other
  * layouts, and images without a manifest (one long row), are cut into
- * chunks of 64 windows from p's start. With starts (tiles), the
+ * chunks (64 windows, lpcz 256) from p's start. With starts (tiles), the
  * window starts of the images' chunks that have a whole window after
  * them, windows of T bytes. */
 static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,
@@ -807,7 +807,8 @@ int main(int argc, char **argv)
 		btz_die("%s: already exists (use -f to overwrite)", o.out);
 
 	struct btz_error err;
-	if (btz_hparams_check(&o.hp, &err) != BTZ_OK)
+	/* --init and --resume take the shape of what they load. */
+	if (!o.init && !o.resume && btz_hparams_check(&o.hp, &err) != BTZ_OK)
 		btz_die("%s", err.msg);
 	char *dir = o.dir ? strdup(o.dir) : NULL;
 	if (dir == NULL) {
@@ -884,6 +885,8 @@ int main(int argc, char **argv)
 				    btz_transform_name((unsigned)transform_set),
 				    o.init, btz_modality_name(o.hp.modality));
 			o.hp.transform = (uint8_t)transform_set;
+			if (btz_hparams_check(&o.hp, &err) != BTZ_OK)
+				btz_die("--transform: %s", err.msg);
 		}
 		snprintf(desc, sizeof(desc), "%s; from %s (%" PRIu64
 			 " steps on %s)", data_desc, o.init, from->steps,

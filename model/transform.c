@@ -492,9 +492,9 @@ size_t btz_tile_rows(uint32_t width, size_t full)
 
 size_t btz_transform_chunk_windows(unsigned t)
 {
-	return btz_transform_tiles(t) || t == BTZ_TRANSFORM_LPCZ
-		       ? BTZ_LONG_CHUNK_WINDOWS
-		       : BTZ_CHUNK_WINDOWS;
+	return btz_transform_tiles(t)	 ? BTZ_LONG_CHUNK_WINDOWS
+	       : t == BTZ_TRANSFORM_LPCZ ? BTZ_LPC_CHUNK_WINDOWS
+					 : BTZ_CHUNK_WINDOWS;
 }
 
 size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window)
@@ -503,7 +503,7 @@ size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window)
 	       band;
 
 	if (t == BTZ_TRANSFORM_LPCZ)
-		return BTZ_LONG_CHUNK_WINDOWS * window;
+		return BTZ_LPC_CHUNK_WINDOWS * window;
 	if (!btz_transform_tiles(t) || width == 0 ||
 	    width > BTZ_ROWS_WIDTH_MAX)
 		return std;

@@ -262,9 +262,9 @@ layout green 24 66 2 2 5000
 layout lms 26 64 3 3 40000
 layout lmsz 27 64 3 4 40000
 layout lpcz 33 64 3 7 40000
-# lpcz's chunks hold 256 windows (its predictors adapt for a while after
-# each restart): 40,000 bytes in 64-byte windows are 3 chunks, not 10.
-expect_eq "16384 32768 40000" "$(chunk_ends lpcz.raw.chunks)" \
+# lpcz's chunks hold 128 windows (its predictors adapt for a while after
+# each restart): 40,000 bytes in 64-byte windows are 5 chunks, not 10.
+expect_eq "8192 16384 24576 32768 40000" "$(chunk_ends lpcz.raw.chunks)" \
 	"chunk ends of lpcz.raw"
 layout med 28 66 2 5 9000
 # med predicts from the row above: btzpack takes a PPM's width from its
@@ -326,8 +326,8 @@ expect_eq "14 5774 11534 14414" \
 	"$(chunk_ends medtw.ppm.chunks)" \
 	"chunk ends of medtw.ppm"
 # A reader weighs a model chunk's windows before decoding any (they bound
-# its caches): 64 windows of 66 bytes for med, 256 for medt, mixt and
-# lpcz (of 64 bytes); one more is refused as corrupt, naming the chunk.
+# its caches): 64 windows of 66 bytes for med, 256 for medt and mixt, 128
+# for lpcz (of 64 bytes); one more is refused as corrupt, naming the chunk.
 # At the bound, decoding starts and finds the junk payload's rows bad (an
 # lpcz chunk has none, so only the refusal).
 # long_chunk MODEL BYTES MESSAGE: an archive of one chunk of BYTES for
@@ -343,7 +343,7 @@ long_chunk med 4290 " of 65 windows (at most 64)"
 long_chunk medt 16896 ": bad rows"
 long_chunk medt 16962 " of 257 windows (at most 256)"
 long_chunk mixt 16962 " of 257 windows (at most 256)"
-long_chunk lpcz 16448 " of 257 windows (at most 256)"
+long_chunk lpcz 8256 " of 129 windows (at most 128)"
 # Windows must hold whole pixels; unknown layouts are refused.
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 2
 expect_status 1 "$MKMODEL" models/bad.btm 25 32 1 8 2 128 64 3 9

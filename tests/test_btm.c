@@ -734,7 +734,7 @@ static void test_lms(unsigned t)
 /* lpcz's linear predictor: two tones at once, which the LMS cascade
  * alone follows only loosely, leave lpcz a residual over 1,000 times
  * smaller than the signal once its coefficients are solved (lmsz: about
- * 120 times); it is cut into chunks of 256 windows (lmsz: 64); full-scale
+ * 120 times); it is cut into chunks of 128 windows (lmsz: 64); full-scale
  * waves, which drive the coefficients to their clamps, and noise come
  * back exactly at every length up to a few solves. */
 static void test_lpc(void)
@@ -773,10 +773,10 @@ static void test_lpc(void)
 	CHECK(res[1] * 1000 < sig);
 	btz_transform_inverse(BTZ_TRANSFORM_LPCZ, buf, sizeof(buf), NULL);
 	CHECK(memcmp(buf, orig, sizeof(buf)) == 0);
-	/* Its predictors restart at each chunk: chunks of 256 windows. */
-	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_LPCZ, 0, 1024), 262144);
+	/* Its predictors restart at each chunk: chunks of 128 windows. */
+	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_LPCZ, 0, 1024), 131072);
 	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_LMSZ, 0, 1024), 65536);
-	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_LPCZ), 256);
+	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_LPCZ), 128);
 	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_LMSZ), 64);
 	for (int kind = 0; kind < 3; kind++) {
 		for (size_t i = 0; i < sizeof(buf); i += 2) {

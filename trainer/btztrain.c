@@ -119,7 +119,7 @@ static void forward(unsigned t, uint8_t *p, size_t n,
  * like a payload, into chunks from its first pixel as btzpack cuts them
  * (btz_transform_chunk: 64 windows, or the bands of tiles). Other
  * layouts, and images without a manifest (one long row), are cut into
- * chunks (64 windows, lpcz 256) from p's start. With starts (tiles), the
+ * chunks (64 windows, lpcz 128) from p's start. With starts (tiles), the
  * window starts of the images' chunks that have a whole window after
  * them, windows of T bytes. */
 static void layout(unsigned t, uint8_t *p, size_t n, const char *manifest,

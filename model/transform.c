@@ -339,7 +339,8 @@ static void med_predict(const uint8_t *p, size_t k, const struct btz_rows *r,
  * the four causal neighbours (weights 2^30 / e^2, e one more than the sum
  * of its absolute errors there), as context-mixing image coders weigh
  * predictors; Kodak's residuals code 3.9% smaller than MED's under a
- * simple adaptive coder (models/btz-image-170k.md). Neighbours outside
+ * simple adaptive coder, the network's less so far (models/
+ * btz-image-170k.md: not shipped yet). Neighbours outside
  * the chunk or the row are replaced as med replaces them, NE and NNE by
  * N and NE. */
 #define MIX_N 7
@@ -392,6 +393,9 @@ static void mix_predict(const struct mix *m, size_t k,
 				e += m->e[(3 * (k - w - 1) + i) * MIX_N + j];
 			if (ne)
 				e += m->e[(3 * (k - w + 1) + i) * MIX_N + j];
+			/* Planes lie in [-255, 255] and predictions in
+			 * [-765, 765], so e <= 1 + 4 * 1020 and every
+			 * weight is at least 64: wsum is never 0. */
 			wt = ((int64_t)1 << 30) / (e * e);
 			wsum += wt;
 			acc += wt * P[j];
@@ -402,8 +406,9 @@ static void mix_predict(const struct mix *m, size_t k,
 	}
 }
 
-/* In pixel order both ways: the forward reads the original planes from
- * its copy, the inverse the ones it has restored. */
+/* In pixel order both ways: the forward keeps each pixel's original
+ * planes as it replaces the pixel by its residuals, the inverse the
+ * planes it has restored. */
 static int mix_run(uint8_t *p, size_t n, const struct btz_rows *rows,
 		   int inverse)
 {

@@ -106,16 +106,25 @@ static int64_t s16(uint16_t v)
 	return v >= 0x8000 ? (int64_t)v - 0x10000 : v;
 }
 
+/* Floor of v / 2^s, spelled out: >> of a negative is
+ * implementation-defined in C. */
+static int64_t floor_shift(int64_t v, int s)
+{
+	return v >= 0 ? v >> s : -((-v + ((int64_t)1 << s) - 1) >> s);
+}
+
+static int64_t clamp64(int64_t v, int64_t m)
+{
+	return v > m ? m : v < -m ? -m : v;
+}
+
 static int64_t lms_predict(const struct lms *s)
 {
 	int64_t acc = 0;
 
 	for (int j = 0; j < s->taps; j++)
 		acc += (int64_t)s->w[j] * s->h[j];
-	/* Floor division, spelled out: >> of a negative is
-	 * implementation-defined in C. */
-	return acc >= 0 ? acc >> LMS_SHIFT
-			: -((-acc + (1 << LMS_SHIFT) - 1) >> LMS_SHIFT);
+	return floor_shift(acc, LMS_SHIFT);
 }
 
 static void lms_update(struct lms *s, int64_t in, int64_t err)
@@ -123,13 +132,11 @@ static void lms_update(struct lms *s, int64_t in, int64_t err)
 	int e = sign(err);
 
 	for (int j = 0; j < s->taps; j++) {
-		int32_t w = s->w[j] + s->mu * e * sign(s->h[j]);
-
-		s->w[j] = w > LMS_WMAX ? LMS_WMAX : w < -LMS_WMAX ? -LMS_WMAX : w;
+		s->w[j] = (int32_t)clamp64(s->w[j] + s->mu * e * sign(s->h[j]),
+					   LMS_WMAX);
 	}
 	memmove(s->h + 1, s->h, (size_t)(s->taps - 1) * sizeof(s->h[0]));
-	s->h[0] = (int32_t)(in > LMS_HMAX ? LMS_HMAX
-			    : in < -LMS_HMAX ? -LMS_HMAX : in);
+	s->h[0] = (int32_t)clamp64(in, LMS_HMAX);
 }
 
 /* Zigzag order of a 16-bit residual: a bijection of 16-bit values. */
@@ -163,17 +170,6 @@ struct lpc {
 	int32_t d[LPC_RING];
 	size_t n;
 };
-
-/* Floor of v / 2^s. */
-static int64_t floor_shift(int64_t v, int s)
-{
-	return v >= 0 ? v >> s : -((-v + ((int64_t)1 << s) - 1) >> s);
-}
-
-static int64_t clamp64(int64_t v, int64_t m)
-{
-	return v > m ? m : v < -m ? -m : v;
-}
 
 static int64_t lpc_predict(const struct lpc *s)
 {
@@ -305,6 +301,24 @@ static void planes(const uint8_t *q, int v[3])
 	v[2] = q[2] - q[1];
 }
 
+/* Pixel q against its predictions pr of the planes: forward, replaced by
+ * the residuals mod 256; inverse, restored from them. v gets its planes. */
+static void code_pixel(uint8_t *q, const int pr[3], int inverse, int v[3])
+{
+	if (inverse) {
+		uint8_t g = (uint8_t)(q[0] + pr[0]);
+
+		q[0] = (uint8_t)(g + pr[1] + q[1]);
+		q[2] = (uint8_t)(g + pr[2] + q[2]);
+		q[1] = g;
+		planes(q, v);
+	} else {
+		planes(q, v);
+		for (int j = 0; j < 3; j++)
+			q[j] = (uint8_t)(v[j] - pr[j]);
+	}
+}
+
 /* The prediction of pixel k of p from its causal neighbours, which must
  * hold original pixels. A neighbour outside the chunk or the row is
  * replaced by one that is there: no row above, the left pixel for both
@@ -346,12 +360,6 @@ static void med_predict(const uint8_t *p, size_t k, const struct btz_rows *r,
  * N and NE. */
 #define MIX_N 7
 
-/* Floor of v / 2, spelled out: >> of a negative is implementation-defined. */
-static int half(int v)
-{
-	return v >= 0 ? v / 2 : -((-v + 1) / 2);
-}
-
 struct mix {
 	int *v;		 /* planes of pixels 0 .. k - 1 */
 	uint16_t *e;	 /* their MIX_N errors a plane */
@@ -380,8 +388,8 @@ static void mix_predict(const struct mix *m, size_t k,
 		P[1] = b;
 		P[2] = med(a, b, c);
 		P[3] = a + d - b;
-		P[4] = half(a + d + 1);
-		P[5] = half(a + b + 1);
+		P[4] = (int)floor_shift(a + d + 1, 1);
+		P[5] = (int)floor_shift(a + b + 1, 1);
 		P[6] = b + d - f;
 		for (int j = 0; j < MIX_N; j++) {
 			int64_t e = 1, wt;
@@ -431,18 +439,7 @@ static int mix_run(uint8_t *p, size_t n, const struct btz_rows *rows,
 		int pr[3], sub[3][MIX_N], *v = m.v + 3 * k;
 
 		mix_predict(&m, k, &r, pr, sub);
-		if (inverse) {
-			uint8_t g = (uint8_t)(q[0] + pr[0]);
-
-			q[0] = (uint8_t)(g + pr[1] + q[1]);
-			q[2] = (uint8_t)(g + pr[2] + q[2]);
-			q[1] = g;
-			planes(q, v);
-		} else {
-			planes(q, v);
-			for (int j = 0; j < 3; j++)
-				q[j] = (uint8_t)(v[j] - pr[j]);
-		}
+		code_pixel(q, pr, inverse, v);
 		for (int i = 0; i < 3; i++)
 			for (int j = 0; j < MIX_N; j++) {
 				int e = v[i] - sub[i][j];
@@ -459,8 +456,8 @@ static int mix_run(uint8_t *p, size_t n, const struct btz_rows *rows,
 /* Forward from the last pixel down, so that every prediction reads
  * original neighbours in place; the inverse from the first up, reading
  * restored ones. */
-static void med_run(uint8_t *p, size_t n, const struct btz_rows *rows,
-		    int inverse)
+static int med_run(uint8_t *p, size_t n, const struct btz_rows *rows,
+		   int inverse)
 {
 	struct btz_rows r = { 0, 0, 0 };
 	size_t np = n / 3;
@@ -473,18 +470,9 @@ static void med_run(uint8_t *p, size_t n, const struct btz_rows *rows,
 		int pr[3], v[3];
 
 		med_predict(p, k, &r, pr);
-		if (inverse) {
-			uint8_t g = (uint8_t)(q[0] + pr[0]);
-
-			q[0] = (uint8_t)(g + pr[1] + q[1]);
-			q[2] = (uint8_t)(g + pr[2] + q[2]);
-			q[1] = g;
-		} else {
-			planes(q, v);
-			for (int j = 0; j < 3; j++)
-				q[j] = (uint8_t)(v[j] - pr[j]);
-		}
+		code_pixel(q, pr, inverse, v);
 	}
+	return 0;
 }
 
 size_t btz_tile_rows(uint32_t width, size_t full)
@@ -508,10 +496,9 @@ size_t btz_transform_chunk(unsigned t, uint32_t width, size_t window)
 	size_t std = BTZ_CHUNK_WINDOWS * window, row = (size_t)width * 3, th,
 	       band;
 
-	if (t == BTZ_TRANSFORM_LPCZ)
-		return BTZ_LPC_CHUNK_WINDOWS * window;
-	if (!btz_transform_tiles(t) || width == 0 ||
-	    width > BTZ_ROWS_WIDTH_MAX)
+	if (!btz_transform_tiles(t))
+		return btz_transform_chunk_windows(t) * window;
+	if (width == 0 || width > BTZ_ROWS_WIDTH_MAX)
 		return std;
 	th = btz_tile_rows(width, BTZ_LONG_CHUNK_WINDOWS * window / row);
 	band = th * row;
@@ -602,33 +589,23 @@ static int run(unsigned t, uint8_t *p, size_t n, const struct btz_rows *rows,
 	case BTZ_TRANSFORM_LPCZ: return lms_run(p, n, inverse, 1, 1);
 	case BTZ_TRANSFORM_MED: med_run(p, n, rows, inverse); break;
 	case BTZ_TRANSFORM_MEDT:
-		/* The reordering first undone, so that med reads each
-		 * pixel's neighbours where they are in the image. */
-		if (inverse) {
-			if (tile_run(p, n, rows, 1) != 0)
-				return -1;
-			med_run(p, n, rows, 1);
-		} else {
-			med_run(p, n, rows, 0);
-			if (tile_run(p, n, rows, 0) != 0) {
-				med_run(p, n, rows, 1);
-				return -1;
-			}
-		}
-		break;
-	case BTZ_TRANSFORM_MIXT:
-		if (inverse) {
-			if (tile_run(p, n, rows, 1) != 0)
-				return -1;
-			return mix_run(p, n, rows, 1);
-		}
-		if (mix_run(p, n, rows, 0) != 0)
+	case BTZ_TRANSFORM_MIXT: {
+		int (*pixels)(uint8_t *, size_t, const struct btz_rows *, int) =
+			t == BTZ_TRANSFORM_MEDT ? med_run : mix_run;
+
+		/* The reordering first undone, so that the predictor reads
+		 * each pixel's neighbours where they are in the image. */
+		if (inverse)
+			return tile_run(p, n, rows, 1) != 0 ? -1
+							    : pixels(p, n, rows, 1);
+		if (pixels(p, n, rows, 0) != 0)
 			return -1;
 		if (tile_run(p, n, rows, 0) != 0) {
-			mix_run(p, n, rows, 1);
+			pixels(p, n, rows, 1);
 			return -1;
 		}
 		break;
+	}
 	default: break;
 	}
 	return 0;

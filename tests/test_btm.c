@@ -678,95 +678,106 @@ static void test_files(void)
 	btz_model_free(m);
 }
 
-/* The LMS transform predicts: a tone's residual is a tiny part of the
- * tone once the filters have adapted; the residual comes high byte
- * first; full-scale square waves (the clamps' worst case) and noise
- * come back exactly, over lengths long enough to drive the weights. */
-static void test_lms(unsigned t)
+/* Fills buf with n samples of a tone of period ~20 samples (a turn of
+ * ~0.32 radian) of amplitude 12000, plus, when two, one of ~86 samples
+ * and 8000, from fixed-point recurrences, so that the tests need no
+ * floating point. */
+static void tones(uint8_t *buf, size_t n, int two)
 {
-	enum { N = 1 << 14 };
-	static uint8_t buf[2 * N], orig[2 * N];
-	uint64_t seed = 7, sig = 0, res = 0;
-	int64_t c = 12000, s = 0;
+	int64_t c = 12000, s = 0, c2 = two ? 8000 : 0, s2 = 0;
 
-	for (size_t i = 0; i < N; i++) {
-		/* A tone of period ~20 samples from a fixed-point recurrence,
-		 * so the test needs no floating point. */
-		int16_t v = (int16_t)c;
+	for (size_t i = 0; i < n; i++) {
+		int16_t v = (int16_t)(c + c2);
 
-		c -= s * 1300 / 4096;	/* a turn of ~0.32 radian */
+		c -= s * 1300 / 4096;
 		s += c * 1300 / 4096;
+		c2 -= s2 * 300 / 4096;
+		s2 += c2 * 300 / 4096;
 		buf[2 * i] = (uint8_t)v;
 		buf[2 * i + 1] = (uint8_t)((uint16_t)v >> 8);
 	}
-	memcpy(orig, buf, sizeof(buf));
-	btz_transform_forward(t, buf, sizeof(buf), NULL);
-	/* The first residual is the first sample, 12000: high byte first,
-	 * doubled in zigzag order. */
-	CHECK_EQ(buf[0] << 8 | buf[1], t == BTZ_TRANSFORM_LMS ? 12000 : 24000);
-	for (size_t i = N / 2; i < N; i++) {
+}
+
+/* The summed magnitudes of the samples orig[from, to) and of their
+ * residuals in buf (zigzag order unless t is lms). */
+static void magnitudes(unsigned t, const uint8_t *orig, const uint8_t *buf,
+		       size_t from, size_t to, uint64_t *sig, uint64_t *res)
+{
+	*sig = *res = 0;
+	for (size_t i = from; i < to; i++) {
 		int16_t x = (int16_t)(orig[2 * i] | orig[2 * i + 1] << 8);
 		uint16_t u = (uint16_t)(buf[2 * i] << 8 | buf[2 * i + 1]);
 		int r = t != BTZ_TRANSFORM_LMS ? (u & 1 ? -(u >> 1) - 1 : u >> 1)
 					       : (int16_t)u;
 
-		sig += (uint64_t)(x < 0 ? -x : x);
-		res += (uint64_t)(r < 0 ? -r : r);
+		*sig += (uint64_t)(x < 0 ? -x : x);
+		*res += (uint64_t)(r < 0 ? -r : r);
 	}
+}
+
+/* The LMS transforms predict: a tone's residual is a tiny part of the
+ * tone once the filters have adapted; the residual comes high byte
+ * first; full-scale square waves (the clamps' worst case; for lpcz they
+ * drive the coefficients to theirs) and noise come back exactly, at
+ * every length up to a few of lpcz's solves and over lengths long enough
+ * to drive the weights. */
+static void test_lms(unsigned t)
+{
+	enum { N = 1 << 14 };
+	static uint8_t buf[2 * N], orig[2 * N];
+	uint64_t seed = 7, sig, res;
+
+	tones(buf, N, 0);
+	memcpy(orig, buf, sizeof(buf));
+	btz_transform_forward(t, buf, sizeof(buf), NULL);
+	/* The first residual is the first sample, 12000: high byte first,
+	 * doubled in zigzag order. */
+	CHECK_EQ(buf[0] << 8 | buf[1], t == BTZ_TRANSFORM_LMS ? 12000 : 24000);
+	magnitudes(t, orig, buf, N / 2, N, &sig, &res);
 	CHECK(res * 50 < sig);
 	btz_transform_inverse(t, buf, sizeof(buf), NULL);
 	CHECK(memcmp(buf, orig, sizeof(buf)) == 0);
-	for (int kind = 0; kind < 3; kind++) {
+	for (int kind = 0; kind < 5; kind++) {
 		for (size_t i = 0; i < sizeof(buf); i += 2) {
 			uint16_t v = kind == 0 ? ((i / 2) % 3 ? 0x7fff : 0x8000)
 				     : kind == 1 ? ((i / 64) % 2 ? 0x7fff : 0x8000)
-				     : (uint16_t)btz_splitmix64(&seed);
+				     : kind == 2 ? ((i / 2) % 5 < 2 ? 0x7fff : 0x8000)
+				     : kind == 3 ? ((i / 130) % 2 ? 0x7fff : 0x8001)
+						 : (uint16_t)btz_splitmix64(&seed);
 
-			orig[i] = buf[i] = (uint8_t)v;
-			orig[i + 1] = buf[i + 1] = (uint8_t)(v >> 8);
+			orig[i] = (uint8_t)v;
+			orig[i + 1] = (uint8_t)(v >> 8);
 		}
-		btz_transform_forward(t, buf, sizeof(buf), NULL);
-		btz_transform_inverse(t, buf, sizeof(buf), NULL);
-		CHECK(memcmp(buf, orig, sizeof(buf)) == 0);
+		for (size_t n = 2;; n = n * 3 + 2) {
+			if (n > sizeof(buf))
+				n = sizeof(buf);
+			memcpy(buf, orig, n);
+			btz_transform_forward(t, buf, n, NULL);
+			btz_transform_inverse(t, buf, n, NULL);
+			CHECK(memcmp(buf, orig, n) == 0);
+			if (n == sizeof(buf))
+				break;
+		}
 	}
 }
 
 /* lpcz's linear predictor: two tones at once, which the LMS cascade
  * alone follows only loosely, leave lpcz a residual over 1,000 times
  * smaller than the signal once its coefficients are solved (lmsz: about
- * 120 times); it is cut into chunks of 128 windows (lmsz: 64); full-scale
- * waves, which drive the coefficients to their clamps, and noise come
- * back exactly at every length up to a few solves. */
+ * 120 times); it is cut into chunks of 128 windows (lmsz: 64). */
 static void test_lpc(void)
 {
 	enum { N = 1 << 14 };
 	static uint8_t buf[2 * N], orig[2 * N];
-	uint64_t res[2] = { 0, 0 }, sig = 0, seed = 3;
+	uint64_t res[2], sig;
 
 	for (int k = 0; k < 2; k++) {
-		int64_t c = 12000, s = 0, c2 = 8000, s2 = 0;
+		unsigned t = k ? BTZ_TRANSFORM_LPCZ : BTZ_TRANSFORM_LMSZ;
 
-		for (size_t i = 0; i < N; i++) {
-			int16_t v = (int16_t)(c + c2);
-
-			c -= s * 1300 / 4096;
-			s += c * 1300 / 4096;
-			c2 -= s2 * 300 / 4096;
-			s2 += c2 * 300 / 4096;
-			buf[2 * i] = (uint8_t)v;
-			buf[2 * i + 1] = (uint8_t)((uint16_t)v >> 8);
-		}
+		tones(buf, N, 1);
 		memcpy(orig, buf, sizeof(buf));
-		btz_transform_forward(k ? BTZ_TRANSFORM_LPCZ : BTZ_TRANSFORM_LMSZ,
-				      buf, sizeof(buf), NULL);
-		sig = 0;
-		for (size_t i = N / 2; i < N; i++) {
-			int16_t x = (int16_t)(orig[2 * i] | orig[2 * i + 1] << 8);
-			uint16_t u = (uint16_t)(buf[2 * i] << 8 | buf[2 * i + 1]);
-
-			sig += (uint64_t)(x < 0 ? -x : x);
-			res[k] += u & 1 ? (u >> 1) + 1u : u >> 1;
-		}
+		btz_transform_forward(t, buf, sizeof(buf), NULL);
+		magnitudes(t, orig, buf, N / 2, N, &sig, &res[k]);
 	}
 	CHECK(res[0] * 50 < sig);
 	CHECK(res[0] * 500 > sig);
@@ -778,22 +789,6 @@ static void test_lpc(void)
 	CHECK_EQ(btz_transform_chunk(BTZ_TRANSFORM_LMSZ, 0, 1024), 65536);
 	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_LPCZ), 128);
 	CHECK_EQ(btz_transform_chunk_windows(BTZ_TRANSFORM_LMSZ), 64);
-	for (int kind = 0; kind < 3; kind++) {
-		for (size_t i = 0; i < sizeof(buf); i += 2) {
-			uint16_t v = kind == 0 ? ((i / 2) % 5 < 2 ? 0x7fff : 0x8000)
-				     : kind == 1 ? ((i / 130) % 2 ? 0x7fff : 0x8001)
-				     : (uint16_t)btz_splitmix64(&seed);
-
-			orig[i] = (uint8_t)v;
-			orig[i + 1] = (uint8_t)(v >> 8);
-		}
-		for (size_t n = 2; n <= sizeof(buf); n = n * 3 + 2) {
-			memcpy(buf, orig, n);
-			btz_transform_forward(BTZ_TRANSFORM_LPCZ, buf, n, NULL);
-			btz_transform_inverse(BTZ_TRANSFORM_LPCZ, buf, n, NULL);
-			CHECK(memcmp(buf, orig, n) == 0);
-		}
-	}
 }
 
 /* The med transform: a hand-worked 2x2 image; a smooth image (a plane in

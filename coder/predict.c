@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "coder/match.h"
 #include "coder/rc.h"
 #include "common/bytes.h"
 
@@ -112,9 +113,27 @@ static enum btz_status table_cum(const uint32_t freq[256], uint32_t cum[257],
 	return BTZ_OK;
 }
 
+/* The match layer's guesses for a whole chunk known in advance, in the
+ * lockstep order a decoder finds them: guess[t] for byte t, and the byte
+ * the predictor is asked about, query[t]. */
+static void find_all(struct btz_match *m, size_t w, size_t nwin,
+		     size_t last, int16_t *g, int16_t *guess, uint8_t *query)
+{
+	for (size_t pos = 0; pos < w; pos++) {
+		size_t active = pos < last ? nwin : nwin - 1;
+
+		btz_match_find(m, pos, g);
+		for (size_t i = 0; i < active; i++) {
+			guess[i * w + pos] = g[i];
+			query[i * w + pos] = (uint8_t)(g[i] < 0 ? 0 : g[i]);
+		}
+	}
+}
+
 /* The encoder's fast path: the windows predicted by whole passes,
- * keeping only each byte's interval (8 bytes per byte), then coded in the
- * same lockstep order a decoder will use. */
+ * keeping only each byte's interval (8 bytes per byte; with the match
+ * layer, also the frequency of the guessed byte), then coded in the same
+ * lockstep order a decoder will use. */
 static enum btz_status encode_by_window(const struct btz_predictor *pred,
 					const uint8_t *in, size_t n,
 					uint8_t *out, size_t cap,
@@ -122,7 +141,10 @@ static enum btz_status encode_by_window(const struct btz_predictor *pred,
 {
 	size_t w = pred->window, nwin = (n - 1) / w + 1;
 	size_t last = n - (nwin - 1) * w;
-	uint32_t (*sym)[2] = malloc(n * sizeof(*sym));
+	uint32_t (*sym)[2] = malloc(n * sizeof(*sym)), *qfreq = NULL;
+	int16_t *guess = NULL, *g = NULL;
+	uint8_t *query = NULL;
+	struct btz_match *m = NULL;
 	struct btz_rc_enc rc;
 	void *run = NULL;
 	enum btz_status s = BTZ_OK;
@@ -130,12 +152,29 @@ static enum btz_status encode_by_window(const struct btz_predictor *pred,
 
 	if (sym == NULL)
 		return btz_fail(err, BTZ_E_NOMEM, "predictor: out of memory");
+	if (pred->match) {
+		s = btz_match_new(&m, in, n, w, err);
+		if (s != BTZ_OK)
+			goto done;
+		guess = malloc(n * sizeof(*guess));
+		g = malloc(nwin * sizeof(*g));
+		query = malloc(n);
+		qfreq = malloc(n * sizeof(*qfreq));
+		if (guess == NULL || g == NULL || query == NULL ||
+		    qfreq == NULL) {
+			s = btz_fail(err, BTZ_E_NOMEM,
+				     "predictor: out of memory");
+			goto done;
+		}
+		find_all(m, w, nwin, last, g, guess, query);
+	}
 	if (pred->begin != NULL) {
 		s = pred->begin(pred->ctx, nwin, &run, err);
 		begun = s == BTZ_OK;
 	}
 	if (s == BTZ_OK)
-		s = pred->predict_chunk(pred->ctx, run, in, n, sym, err);
+		s = pred->predict_chunk(pred->ctx, run, in, n, query, qfreq,
+					sym, err);
 	if (begun && pred->end != NULL)
 		pred->end(pred->ctx, run);
 	if (s != BTZ_OK)
@@ -145,15 +184,26 @@ static enum btz_status encode_by_window(const struct btz_predictor *pred,
 		size_t active = pos < last ? nwin : nwin - 1;
 
 		for (size_t i = 0; i < active && s == BTZ_OK; i++) {
-			const uint32_t *p = sym[i * w + pos];
+			size_t t = i * w + pos;
+			uint32_t *p = sym[t];
 
-			s = btz_rc_enc_put_cum(&rc, p[0], p[1]);
+			if (m != NULL && guess[t] >= 0) {
+				if (qfreq[t] == 0 || qfreq[t] >= BTZ_RC_TOTAL)
+					s = BTZ_E_ARG;
+				else
+					btz_match_interval(m, i, guess[t],
+							   qfreq[t], in[t], p);
+			}
+			if (s == BTZ_OK)
+				s = btz_rc_enc_put_cum(&rc, p[0], p[1]);
 			if (s == BTZ_E_ARG)
 				btz_fail(err, BTZ_E_MODEL,
 					 "predictor gave an invalid interval "
 					 "for window %zu, position %zu", i,
 					 pos);
 		}
+		if (m != NULL)
+			btz_match_learn(m, pos);
 	}
 	if (s == BTZ_OK)
 		s = btz_rc_enc_finish(&rc, out_size);
@@ -161,7 +211,12 @@ static enum btz_status encode_by_window(const struct btz_predictor *pred,
 		btz_fail(err, s, "predictor: coded data exceeds %zu bytes",
 			 cap);
 done:
+	btz_match_free(m);
 	free(sym);
+	free(guess);
+	free(g);
+	free(query);
+	free(qfreq);
 	return s;
 }
 
@@ -171,8 +226,10 @@ enum btz_status btz_predict_encode(const struct btz_predictor *pred,
 				   struct btz_error *err)
 {
 	struct predict_run pr;
+	struct btz_match *m = NULL;
 	struct btz_rc_enc rc;
 	uint32_t cum[257];
+	int16_t *g = NULL;
 	enum btz_status s;
 
 	*out_size = 0;
@@ -181,6 +238,11 @@ enum btz_status btz_predict_encode(const struct btz_predictor *pred,
 	if (pred != NULL && pred->predict_chunk != NULL && pred->window > 0)
 		return encode_by_window(pred, in, n, out, cap, out_size, err);
 	s = run_open(&pr, pred, in, n, err);
+	if (s == BTZ_OK && pred->match)
+		s = btz_match_new(&m, in, n, pred->window, err);
+	if (s == BTZ_OK && m != NULL &&
+	    (g = malloc(pr.nwin * sizeof(*g))) == NULL)
+		s = btz_fail(err, BTZ_E_NOMEM, "predictor: out of memory");
 	if (s != BTZ_OK)
 		goto done;
 	btz_rc_enc_init(&rc, out, cap);
@@ -189,6 +251,8 @@ enum btz_status btz_predict_encode(const struct btz_predictor *pred,
 
 		if (active == 0)
 			break;
+		if (m != NULL)
+			btz_match_find(m, pos, g);
 		s = run_predict(&pr, pred, active, pos, err);
 		if (s != BTZ_OK)
 			goto done;
@@ -198,10 +262,14 @@ enum btz_status btz_predict_encode(const struct btz_predictor *pred,
 			s = table_cum(pr.freq[i], cum, i, pos, err);
 			if (s != BTZ_OK)
 				goto done;
+			if (m != NULL && btz_match_table(m, i, g[i], pr.freq[i]))
+				table_cum(pr.freq[i], cum, i, pos, err);
 			s = btz_rc_enc_put_cum(&rc, cum[b], pr.freq[i][b]);
 			if (s != BTZ_OK)
 				goto full;
 		}
+		if (m != NULL)
+			btz_match_learn(m, pos);
 	}
 	s = btz_rc_enc_finish(&rc, out_size);
 full:
@@ -209,6 +277,8 @@ full:
 		btz_fail(err, s, "predictor: coded data exceeds %zu bytes",
 			 cap);
 done:
+	btz_match_free(m);
+	free(g);
 	run_close(&pr, pred);
 	return s;
 }
@@ -258,6 +328,9 @@ enum btz_status btz_predict_decode_many(const struct btz_predictor *pred,
 	const uint8_t **windows = NULL;
 	uint32_t (*freq)[256] = NULL;
 	uint32_t cum[257];
+	struct btz_match **ms = NULL; /* per part, with the match layer */
+	int16_t *gs = NULL;	      /* their guesses, by part and window */
+	size_t *goff = NULL;	      /* where each part's guesses start */
 	void *run = NULL;
 	size_t nwin = 0, w, active;
 	enum btz_status s = BTZ_OK;
@@ -306,6 +379,26 @@ enum btz_status btz_predict_decode_many(const struct btz_predictor *pred,
 						    parts[c].out + i * w };
 		}
 	}
+	if (pred->match) {
+		ms = calloc(k, sizeof(*ms));
+		goff = calloc(k, sizeof(*goff));
+		gs = malloc(nwin * sizeof(*gs));
+		if (ms == NULL || goff == NULL || gs == NULL) {
+			s = btz_fail(ep, BTZ_E_NOMEM, "predictor: no memory "
+				     "for the match layer");
+			goto done;
+		}
+		for (size_t c = 0, at = 0; c < k; c++) {
+			goff[c] = at;
+			if (parts[c].n == 0)
+				continue;
+			at += (parts[c].n - 1) / w + 1;
+			s = btz_match_new(&ms[c], parts[c].out, parts[c].n, w,
+					  ep);
+			if (s != BTZ_OK)
+				goto done;
+		}
+	}
 	qsort(dw, nwin, sizeof(*dw), dwin_cmp);
 	for (size_t i = 0; i < nwin; i++)
 		windows[i] = dw[i].base;
@@ -321,6 +414,9 @@ enum btz_status btz_predict_decode_many(const struct btz_predictor *pred,
 			active--;
 		if (active == 0)
 			break;
+		for (size_t c = 0; ms != NULL && c < k; c++)
+			if (ms[c] != NULL)
+				btz_match_find(ms[c], pos, gs + goff[c]);
 		s = pred->predict(pred->ctx, run, windows, active, pos, freq,
 				  ep);
 		if (s != BTZ_OK) {
@@ -328,15 +424,23 @@ enum btz_status btz_predict_decode_many(const struct btz_predictor *pred,
 			goto done;
 		}
 		for (size_t i = 0; i < active; i++) {
-			s = table_cum(freq[i], cum, dw[i].index, pos, ep);
+			size_t c = dw[i].part, idx = dw[i].index;
+
+			s = table_cum(freq[i], cum, idx, pos, ep);
 			if (s != BTZ_OK)
 				goto done;
+			if (ms != NULL &&
+			    btz_match_table(ms[c], idx, gs[goff[c] + idx],
+					    freq[i]))
+				table_cum(freq[i], cum, idx, pos, ep);
 			/* windows[] points into out: the model sees what
 			 * was decoded so far. */
 			dw[i].base[pos] =
-				(uint8_t)btz_rc_dec_get_cum(&rc[dw[i].part],
-							    cum);
+				(uint8_t)btz_rc_dec_get_cum(&rc[c], cum);
 		}
+		for (size_t c = 0; ms != NULL && c < k; c++)
+			if (ms[c] != NULL)
+				btz_match_learn(ms[c], pos);
 	}
 	for (size_t c = 0; c < k; c++) {
 		if (parts[c].st != BTZ_OK || parts[c].n == 0)
@@ -351,6 +455,11 @@ enum btz_status btz_predict_decode_many(const struct btz_predictor *pred,
 done:
 	if (begun && pred->end != NULL)
 		pred->end(pred->ctx, run);
+	for (size_t c = 0; ms != NULL && c < k; c++)
+		btz_match_free(ms[c]);
+	free(ms);
+	free(gs);
+	free(goff);
 	free(dw);
 	free(windows);
 	free(rc);

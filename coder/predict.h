@@ -10,7 +10,9 @@
  *		predict byte pos of every window that has one (one call)
  *		code byte pos of window 0, 1, 2, ...
  *
- * so a decoder can ask the model for many windows per call. Only the last
+ * so a decoder can ask the model for many windows per call. With the
+ * predictor's match flag, the match layer (coder/match.h) adjusts each
+ * table between the predictor and the coder. Only the last
  * window can be shorter (and a decoder of many chunks orders their
  * windows longest first), so the windows still active at pos are always a
  * prefix 0 .. nwin - 1 of them, and window i is the same window in every
@@ -50,12 +52,18 @@ struct btz_predictor {
 	 * sym[t] = { cumulative frequency below in[t], frequency of in[t] }
 	 * for every t < n of in[0, n) cut into windows of `window` bytes
 	 * (the last may be shorter), each from a fresh start, exactly as
-	 * predict() would. The run comes from begin(ctx, nwin, ...) for those
-	 * windows; a predictor may run them all at once (a GPU does). */
+	 * predict() would; and, when query is not NULL, qfreq[t] = the
+	 * frequency of byte query[t] in the same table. The run comes from
+	 * begin(ctx, nwin, ...) for those windows; a predictor may run them
+	 * all at once (a GPU does). */
 	enum btz_status (*predict_chunk)(void *ctx, void *run,
 					 const uint8_t *in, size_t n,
+					 const uint8_t *query, uint32_t *qfreq,
 					 uint32_t (*sym)[2],
 					 struct btz_error *err);
+	/* Nonzero: the match layer (coder/match.h) adjusts every table of
+	 * a chunk before it is coded. */
+	int match;
 };
 
 /* Codes in[0, n) into out[0, cap) and stores the coded size. BTZ_E_BUF

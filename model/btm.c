@@ -576,7 +576,7 @@ void btz_model_head_encode(uint8_t out[BTZ_MODEL_HEAD_SIZE],
 	btz_put_le32(out + 24, hp->kv_heads);
 	btz_put_le32(out + 28, hp->ff);
 	btz_put_le32(out + 32, hp->context);
-	btz_put_le32(out + 36, 0); /* flags */
+	btz_put_le32(out + 36, hp->flags);
 	out[40] = hp->modality;
 	out[41] = hp->transform;
 	btz_put_le16(out + 42, 0);
@@ -598,7 +598,7 @@ enum btz_status btz_model_head_decode(const uint8_t *p, uint16_t version,
 				"reserved bytes 10..11 are not zero");
 	for (int i = 0; i < 7; i++)
 		u[i] = btz_get_le32(p + 12 + 4 * i);
-	if (u[6] != 0)
+	if (u[6] & ~BTZ_BTM_FLAGS)
 		return btz_fail(err, BTZ_E_UNSUPPORTED,
 				"unsupported flags 0x%08" PRIx32, u[6]);
 	if (btz_get_le16(p + 42) != 0)
@@ -611,6 +611,7 @@ enum btz_status btz_model_head_decode(const uint8_t *p, uint16_t version,
 	hp->kv_heads = u[3];
 	hp->ff = u[4];
 	hp->context = u[5];
+	hp->flags = u[6];
 	hp->modality = p[40];
 	hp->transform = p[41];
 	return btz_hparams_check(hp, err);

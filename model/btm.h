@@ -14,10 +14,15 @@ extern const uint8_t btz_btm_magic[8];
 #define BTZ_BTM_START 256 /* the start symbol, token row 256 */
 #define BTZ_BTM_DH_MAX 256u /* widest head, d / H */
 
+/* Flags of the file's head. */
+#define BTZ_BTM_MATCH 1u /* code through the match layer (coder/match.h) */
+#define BTZ_BTM_FLAGS BTZ_BTM_MATCH
+
 struct btz_hparams {
 	uint32_t d, layers, heads, kv_heads, ff, context;
 	uint8_t modality;  /* enum btz_modality values */
 	uint8_t transform; /* layout transform, 0 = none */
+	uint32_t flags;	   /* BTZ_BTM_ flags */
 };
 
 struct btz_layer {

@@ -423,12 +423,14 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 enum btz_status btz_engine_rows_sym(struct btz_engine *e, size_t nrows,
 				    const uint16_t *tok, const uint32_t *win,
 				    const uint32_t *pos, const uint8_t *tgt,
-				    uint32_t (*sym)[2], struct btz_error *err)
+				    uint32_t (*sym)[2], const uint8_t *query,
+				    uint32_t *qfreq, struct btz_error *err)
 {
 	if (e->gpu) {
 		uint64_t t0 = e->prof ? now_ns() : 0;
 		enum btz_status st = btz_gpu_rows_sym(e->gpu, nrows, tok, win,
-						      pos, tgt, sym, err);
+						      pos, tgt, sym, query,
+						      qfreq, err);
 
 		if (e->prof) {
 			e->prof->total_ns += now_ns() - t0;
@@ -437,8 +439,11 @@ enum btz_status btz_engine_rows_sym(struct btz_engine *e, size_t nrows,
 		return st;
 	}
 	BTZ_TRY(btz_engine_rows(e, nrows, tok, win, pos, e->freq, NULL, err));
-	for (size_t r = 0; r < nrows; r++)
+	for (size_t r = 0; r < nrows; r++) {
 		btz_interval(e->freq[r], tgt[r], sym[r]);
+		if (query != NULL)
+			qfreq[r] = e->freq[r][query[r]];
+	}
 	return BTZ_OK;
 }
 
@@ -715,7 +720,8 @@ static enum btz_status pred_predict(void *ctx, void *run,
  * engine takes: one on the CPU (a consecutive block, attend_block's
  * case), all of them on a GPU. */
 static enum btz_status pred_chunk(void *ctx, void *run, const uint8_t *in,
-				  size_t n, uint32_t (*sym)[2],
+				  size_t n, const uint8_t *query,
+				  uint32_t *qfreq, uint32_t (*sym)[2],
 				  struct btz_error *err)
 {
 	struct btz_engine *e = run;
@@ -737,7 +743,9 @@ static enum btz_status pred_chunk(void *ctx, void *run, const uint8_t *in,
 			e->pos[t] = (uint32_t)p;
 		}
 		BTZ_TRY(btz_engine_rows_sym(e, k, e->tok, e->win, e->pos,
-					    in + t0, sym + t0, err));
+					    in + t0, sym + t0,
+					    query ? query + t0 : NULL,
+					    query ? qfreq + t0 : NULL, err));
 	}
 	return BTZ_OK;
 }
@@ -751,6 +759,7 @@ struct btz_predictor btz_model_predictor(const struct btz_model *m)
 		.predict = pred_predict,
 		.end = pred_end,
 		.predict_chunk = pred_chunk,
+		.match = (m->hp.flags & BTZ_BTM_MATCH) != 0,
 	};
 }
 

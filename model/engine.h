@@ -32,11 +32,13 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 
 /* As btz_engine_rows, but keeps of each row only the coder's interval
  * for the byte that follows, tgt[r]: sym[r] = { frequencies below it, its
- * frequency } (what an encoder needs: 8 bytes a row, not 1 KiB). */
+ * frequency } (what an encoder needs: 8 bytes a row, not 1 KiB); and,
+ * when query is not NULL, qfreq[r] = the frequency of byte query[r]. */
 enum btz_status btz_engine_rows_sym(struct btz_engine *e, size_t nrows,
 				    const uint16_t *tok, const uint32_t *win,
 				    const uint32_t *pos, const uint8_t *tgt,
-				    uint32_t (*sym)[2], struct btz_error *err);
+				    uint32_t (*sym)[2], const uint8_t *query,
+				    uint32_t *qfreq, struct btz_error *err);
 
 /* Bits the coder would spend on data[0, len) split into consecutive
  * windows of the model's context (the last may be shorter): the sum of
@@ -60,7 +62,8 @@ const char *btz_engine_kernel(const struct btz_engine *e);
  * calls it). */
 void btz_engine_pool_drop(const struct btz_model *m);
 
-/* The model as a chunk predictor for coder/ (window = its context). */
+/* The model as a chunk predictor for coder/ (window = its context),
+ * through the match layer when its file asks for it. */
 struct btz_predictor btz_model_predictor(const struct btz_model *m);
 
 /* Bytes of key/value cache one window needs. */

@@ -251,7 +251,7 @@ static void put_header(struct btz_buf *b, const struct btz_fmodel *fm)
 	put32(b, fm->hp.kv_heads);
 	put32(b, fm->hp.ff);
 	put32(b, fm->hp.context);
-	put32(b, 0); /* flags */
+	put32(b, fm->hp.flags);
 	btz_buf_put_u8(b, fm->hp.modality);
 	btz_buf_put_u8(b, fm->hp.transform);
 	put16(b, 0);

@@ -32,8 +32,8 @@ struct btz_gpu {
 	int8_t *x, *x1, *q, *o, *a, *u, *h;
 	int32_t *acc, *res;
 	uint16_t *tok;
-	uint8_t *tgt;
-	uint32_t *win, *pos, *freq, *sym;
+	uint8_t *tgt, *qry;
+	uint32_t *win, *pos, *freq, *sym, *qf;
 	void **owned; /* every allocation, for btz_gpu_free */
 	size_t nowned;
 };
@@ -141,18 +141,20 @@ static enum btz_status ensure_rows(struct btz_gpu *g, size_t rows,
 	const struct btz_model *m = g->m;
 	size_t R = (rows + 3) / 4 * 4, d = m->hp.d, F = m->hp.ff;
 	size_t per = 2 * d + 2 * g->qd + 3 * F + 4 * g->wide + 4 * d + 2 + 4 +
-		     4 + 4 * 256 + 1 + 8;
+		     4 + 4 * 256 + 1 + 8 + 1 + 4;
 	void **slot[] = {
 		(void **)&g->x,	  (void **)&g->x1,  (void **)&g->q,
 		(void **)&g->o,	  (void **)&g->a,   (void **)&g->u,
 		(void **)&g->h,	  (void **)&g->acc, (void **)&g->res,
 		(void **)&g->tok, (void **)&g->win, (void **)&g->pos,
 		(void **)&g->freq, (void **)&g->tgt, (void **)&g->sym,
+		(void **)&g->qry, (void **)&g->qf,
 	};
 	size_t size[] = { R * d,      R * d,	   R * g->qd,	  R * g->qd,
 			  R * F,      R * F,	   R * F,	  R * g->wide * 4,
 			  R * d * 4,  R * 2,	   R * 4,	  R * 4,
-			  R * 256 * 4, R,	   R * 8 };
+			  R * 256 * 4, R,	   R * 8,	  R,
+			  R * 4 };
 	size_t total = 0;
 	char *base;
 
@@ -397,7 +399,8 @@ enum btz_status btz_gpu_rows(struct btz_gpu *g, size_t rows,
 enum btz_status btz_gpu_rows_sym(struct btz_gpu *g, size_t rows,
 				 const uint16_t *tok, const uint32_t *win,
 				 const uint32_t *pos, const uint8_t *tgt,
-				 uint32_t (*sym)[2], struct btz_error *err)
+				 uint32_t (*sym)[2], const uint8_t *query,
+				 uint32_t *qfreq, struct btz_error *err)
 {
 	struct gk_args a;
 
@@ -409,7 +412,15 @@ enum btz_status btz_gpu_rows_sym(struct btz_gpu *g, size_t rows,
 	a.freq = g->freq;
 	a.tgt = g->tgt;
 	a.sym = g->sym;
+	if (query != NULL) {
+		BTZ_TRY(g->ops->put(g->ctx, g->qry, query, rows, err));
+		a.qry = g->qry;
+		a.qf = g->qf;
+	}
 	RUN(GK_SYM, rows, a);
+	if (query != NULL)
+		BTZ_TRY(g->ops->get(g->ctx, qfreq, g->qf,
+				    rows * sizeof(uint32_t), err));
 	return g->ops->get(g->ctx, sym, g->sym, rows * 2 * sizeof(uint32_t),
 			   err);
 }

@@ -91,10 +91,12 @@ enum btz_status btz_gpu_rows(struct btz_gpu *g, size_t nrows,
 			     const uint16_t *tok, const uint32_t *win,
 			     const uint32_t *pos, uint32_t (*freq)[256],
 			     int32_t (*logits)[256], struct btz_error *err);
-/* As btz_engine_rows_sym: only each row's interval comes back. */
+/* As btz_engine_rows_sym: only each row's interval (and the queried
+ * frequency) comes back. */
 enum btz_status btz_gpu_rows_sym(struct btz_gpu *g, size_t nrows,
 				 const uint16_t *tok, const uint32_t *win,
 				 const uint32_t *pos, const uint8_t *tgt,
-				 uint32_t (*sym)[2], struct btz_error *err);
+				 uint32_t (*sym)[2], const uint8_t *query,
+				 uint32_t *qfreq, struct btz_error *err);
 
 #endif

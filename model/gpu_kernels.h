@@ -23,7 +23,8 @@ enum gk_id {
 	GK_SWIGLU, /* n = rows·F: h = silu(a)·u */
 	GK_FREQ,   /* n = rows: 256 frequencies from acc */
 	GK_GEMM,   /* n = rows·ncol: acc = x·W^T, for shapes cuBLAS refuses */
-	GK_SYM,    /* n = rows: the coder's interval of byte tgt[r] */
+	GK_SYM,    /* n = rows: the coder's interval of byte tgt[r], and
+		    * the frequency of byte qry[r] when qry is set */
 };
 
 /* Everything a kernel may read: device pointers and scalars. Each kernel
@@ -43,11 +44,12 @@ struct gk_args {
 	const uint16_t *att_table;
 	const int16_t *silu;
 	const uint32_t *exp_out;
-	const uint8_t *tgt;
+	const uint8_t *tgt, *qry;
 	int8_t *out8;
 	int32_t *out32;
 	uint32_t *freq;
 	uint32_t *sym; /* GK_SYM's intervals [rows][2] */
+	uint32_t *qf;  /* GK_SYM's queried frequencies [rows] */
 	uint32_t d, ncol, k, kvd, qd, dh, H, Hkv, W, nwin, layer;
 	int32_t shift, rx, a_mul, a_shift, ao_shift, mh, f_mul, f_shift;
 	uint32_t total;
@@ -147,6 +149,8 @@ static inline BTZ_HD void gk_run(enum gk_id id, size_t i,
 		break;
 	case GK_SYM:
 		btz_interval(a->freq + i * 256, a->tgt[i], a->sym + 2 * i);
+		if (a->qry != NULL)
+			a->qf[i] = a->freq[i * 256 + a->qry[i]];
 		break;
 	case GK_GEMM:
 		r = i / a->ncol;

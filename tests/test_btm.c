@@ -28,8 +28,8 @@
 		}                                                            \
 	} while (0)
 
-static const struct btz_hparams hp_tiny = { 16, 1, 2, 1, 32, 16, 0, 0 };
-static const struct btz_hparams hp_small = { 64, 2, 8, 2, 256, 64, 1, 0 };
+static const struct btz_hparams hp_tiny = { 16, 1, 2, 1, 32, 16, 0, 0, 0 };
+static const struct btz_hparams hp_small = { 64, 2, 8, 2, 256, 64, 1, 0, 0 };
 
 /* ---- doc/model.md's tensor table, written out again ---- */
 
@@ -205,7 +205,7 @@ static void expect_patch32(const uint8_t *b, size_t n, size_t off, uint32_t v,
 static void test_hparams(void)
 {
 	struct btz_hparams hp = hp_small, big = { 4096, 64, 16, 1, 16384,
-						  65536, 3, 0 };
+						  65536, 3, 0, 0 };
 	struct btz_error err;
 	size_t n;
 
@@ -494,7 +494,8 @@ static void test_hostile_fields(void)
 	PATCH32(b, nb, 20, 3, BTZ_E_CORRUPT, "heads = 3 does not divide d = 64");
 	PATCH32(b, nb, 24, 3, BTZ_E_CORRUPT, "kv_heads = 3 does not divide");
 	PATCH32(a, n, 32, 15, BTZ_E_LIMIT, "context = 15");
-	PATCH32(a, n, 36, 1, BTZ_E_UNSUPPORTED, "flags");
+	PATCH32(a, n, 36, 2, BTZ_E_UNSUPPORTED, "flags 0x00000002");
+	PATCH32(a, n, 36, 1u << 31, BTZ_E_UNSUPPORTED, "flags 0x80000000");
 	PATCH32(a, n, 40, 4, BTZ_E_CORRUPT, "modality = 4");
 	PATCH32(a, n, 40, 9u << 8, BTZ_E_UNSUPPORTED, "transform = 9");
 	PATCH32(a, n, 40, 1u << 24, BTZ_E_CORRUPT, "reserved");

@@ -20,12 +20,13 @@
 #define GOLDEN_LOGITS 0x8784d9b4a7a2be71ull
 #define GOLDEN_FREQ 0x45d8bf1dc505abc8ull
 #define GOLDEN_CODED 0x42779dfed3457511ull
+#define GOLDEN_MATCH 0x0050ee5996fa494aull
 
 static struct btz_model *gen(uint64_t seed, uint32_t d, uint32_t layers,
 			     uint32_t heads, uint32_t kv, uint32_t ff,
 			     uint32_t ctx)
 {
-	struct btz_hparams hp = { d, layers, heads, kv, ff, ctx, 1, 0 };
+	struct btz_hparams hp = { d, layers, heads, kv, ff, ctx, 1, 0, 0 };
 	struct btz_model *m;
 	struct btz_error err;
 
@@ -158,10 +159,13 @@ static void test_schedules(const struct btz_model *m, uint64_t *hl,
 }
 
 /* Encoding by whole windows and by lockstep positions gives the same
- * bytes; decoding gives the input back; damage never crashes. */
-static uint64_t test_coding(const struct btz_model *m)
+ * bytes; decoding gives the input back; damage never crashes. With the
+ * match layer, the whole-window encoder asks the engine for the guessed
+ * bytes' frequencies and adjusts intervals alone, where the lockstep one
+ * adjusts whole tables: the same bytes again. */
+static uint64_t test_coding(const struct btz_model *m, int match)
 {
-	size_t W = m->hp.context, n = 3 * W + 17;
+	size_t W = m->hp.context, n = (match ? 20 : 3) * W + 17;
 	uint8_t *in = malloc(n), *out = malloc(2 * n), *out2 = malloc(2 * n),
 		*back = malloc(n);
 	struct btz_predictor p = btz_model_predictor(m), q = p;
@@ -170,6 +174,8 @@ static uint64_t test_coding(const struct btz_model *m)
 	uint64_t h;
 
 	text(in, n, 99);
+	p.match = match;
+	q = p;
 	q.predict_chunk = NULL;
 	CHECK_EQ(btz_predict_encode(&p, in, n, out, 2 * n, &got, &err),
 		 BTZ_OK);
@@ -192,32 +198,59 @@ static uint64_t test_coding(const struct btz_model *m)
 	return h;
 }
 
+/* The match flag of a model file reaches its predictor, and the layer
+ * changes what a model codes (the golden model's own coding is pinned
+ * by GOLDEN_MATCH). */
+static void test_match_changes(struct btz_model *m)
+{
+	size_t n = 20 * m->hp.context + 17, a = 0, b = 0;
+	uint8_t *in = malloc(n), *x = malloc(2 * n), *y = malloc(2 * n);
+	struct btz_predictor p;
+	struct btz_error err;
+
+	text(in, n, 7);
+	CHECK_EQ(btz_model_predictor(m).match, 0);
+	m->hp.flags |= BTZ_BTM_MATCH;
+	p = btz_model_predictor(m);
+	m->hp.flags &= ~BTZ_BTM_MATCH;
+	CHECK_EQ(p.match, 1);
+	CHECK_EQ(btz_predict_encode(&p, in, n, x, 2 * n, &a, &err), BTZ_OK);
+	p.match = 0;
+	CHECK_EQ(btz_predict_encode(&p, in, n, y, 2 * n, &b, &err), BTZ_OK);
+	CHECK(a != b || memcmp(x, y, a) != 0);
+	free(in);
+	free(x);
+	free(y);
+}
+
 /* The models other than the golden one, and their CPU hashes. */
 struct other {
 	struct btz_model *m;
-	uint64_t hl, hf, hc;
+	uint64_t hl, hf, hc, hm;
 };
 
 /* Engines on device dev give the CPU's integers for every model. */
 static void test_device(enum btz_device dev, const char *name,
 			const struct btz_model *m, struct other *o, size_t no)
 {
-	uint64_t hl, hf, hc;
+	uint64_t hl, hf, hc, hm;
 
 	btz_engine_set_device(dev);
 	test_schedules(m, &hl, &hf);
-	hc = test_coding(m);
-	printf("device %s: logits %016" PRIx64 " coded %016" PRIx64 "\n", name,
-	       hl, hc);
+	hc = test_coding(m, 0);
+	hm = test_coding(m, 1);
+	printf("device %s: logits %016" PRIx64 " coded %016" PRIx64
+	       " match %016" PRIx64 "\n", name, hl, hc, hm);
 	CHECK_EQ(hl, GOLDEN_LOGITS);
 	CHECK_EQ(hf, GOLDEN_FREQ);
 	CHECK_EQ(hc, GOLDEN_CODED);
+	CHECK_EQ(hm, GOLDEN_MATCH);
 	for (size_t i = 0; i < no; i++) {
 		test_schedules(o[i].m, &hl, &hf);
-		hc = test_coding(o[i].m);
 		CHECK_EQ(hl, o[i].hl);
 		CHECK_EQ(hf, o[i].hf);
-		CHECK_EQ(hc, o[i].hc);
+		CHECK_EQ(test_coding(o[i].m, 0), o[i].hc);
+		CHECK_EQ(test_coding(o[i].m, 1), o[i].hm);
 	}
 	btz_engine_set_device(BTZ_DEVICE_CPU);
 }
@@ -228,15 +261,16 @@ int main(int argc, char **argv)
 	/* As many key/value heads as heads; and odd widths (dh = 5, a
 	 * key/value row of 10, ff 100) that cuBLAS's int8 products refuse,
 	 * so the GPU engine's own product kernel runs too. */
-	struct other o[2] = { { gen(2, 32, 1, 8, 8, 128, 32), 0, 0, 0 },
-			      { gen(3, 40, 2, 8, 2, 100, 48), 0, 0, 0 } };
-	uint64_t hl, hf, hc;
+	struct other o[2] = { { gen(2, 32, 1, 8, 8, 128, 32), 0, 0, 0, 0 },
+			      { gen(3, 40, 2, 8, 2, 100, 48), 0, 0, 0, 0 } };
+	uint64_t hl, hf, hc, hm;
 	char why[256];
 	int cuda_only = argc > 1 && strcmp(argv[1], "cuda") == 0, skip = 0;
 
 	for (size_t i = 0; i < 2; i++) {
 		test_schedules(o[i].m, &o[i].hl, &o[i].hf);
-		o[i].hc = test_coding(o[i].m);
+		o[i].hc = test_coding(o[i].m, 0);
+		o[i].hm = test_coding(o[i].m, 1);
 	}
 	if (cuda_only) {
 		if (!btz_cuda_usable(why, sizeof(why))) {
@@ -249,12 +283,15 @@ int main(int argc, char **argv)
 	}
 
 	test_schedules(m, &hl, &hf);
-	hc = test_coding(m);
+	hc = test_coding(m, 0);
+	hm = test_coding(m, 1);
 	printf("logits %016" PRIx64 " freq %016" PRIx64 " coded %016" PRIx64
-	       "\n", hl, hf, hc);
+	       " match %016" PRIx64 "\n", hl, hf, hc, hm);
 	CHECK_EQ(hl, GOLDEN_LOGITS);
 	CHECK_EQ(hf, GOLDEN_FREQ);
 	CHECK_EQ(hc, GOLDEN_CODED);
+	CHECK_EQ(hm, GOLDEN_MATCH);
+	test_match_changes(m);
 	/* Every kernel this CPU runs gives the pinned integers, in both
 	 * schedules (the engine picks its kernel from BTZ_KERNEL). */
 	for (const struct btz_kernels *const *k = btz_kernels_all(); *k; k++) {
@@ -265,12 +302,14 @@ int main(int argc, char **argv)
 		}
 		setenv("BTZ_KERNEL", (*k)->name, 1);
 		test_schedules(m, &hl, &hf);
-		hc = test_coding(m);
+		hc = test_coding(m, 0);
+		hm = test_coding(m, 1);
 		printf("kernel %s: logits %016" PRIx64 " coded %016" PRIx64
-		       "\n", (*k)->name, hl, hc);
+		       " match %016" PRIx64 "\n", (*k)->name, hl, hc, hm);
 		CHECK_EQ(hl, GOLDEN_LOGITS);
 		CHECK_EQ(hf, GOLDEN_FREQ);
 		CHECK_EQ(hc, GOLDEN_CODED);
+		CHECK_EQ(hm, GOLDEN_MATCH);
 	}
 	unsetenv("BTZ_KERNEL");
 	test_device(BTZ_DEVICE_SIM, "sim", m, o, 2);

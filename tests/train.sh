@@ -88,6 +88,31 @@ awk -v a="$last" -v b="$vk" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }'
 expect_status 1 "$BTZTRAIN" $small -n 10 --init valid.bin -o l.btm train.bin
 expect_err "--init"
 
+# A new text model codes through the match layer (flags bit 0, at byte
+# 36); 0 steps from a model re-export it, here without the layer, and
+# both code the held-out text, the layer smaller (its words recur).
+flags() { od -An -t u4 -j 36 -N 4 "$1" | tr -d ' '; }
+[ "$(flags a.btm)" = 1 ] || fail "a new text model has flags $(flags a.btm)"
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 0 --init a.btm --no-match -o nm.btm \
+	train.bin
+expect_err "exported without training"
+[ "$(flags nm.btm)" = 0 ] || fail "--no-match left flags $(flags nm.btm)"
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 0 --init nm.btm -o nm2.btm train.bin
+[ "$(flags nm2.btm)" = 0 ] || fail "--init did not keep the flags"
+expect_status 0 "$BTZPACK" -q --model=nm.btm -o nm.btz src
+rm -rf out && mkdir out
+expect_status 0 "$BTZUNPACK" -q --model=nm.btm -C out nm.btz
+same_file src/valid.bin out/src/valid.bin
+sa=$(wc -c < s.btz)
+sn=$(wc -c < nm.btz)
+note "valid.bin packed: $sa bytes with the match layer, $sn without"
+[ "$sa" -lt "$sn" ] || fail "the match layer did not pay: $sa against $sn"
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $small -n 0 -o z.btm train.bin
+expect_err "--steps must be at least 1"
+
 # --ema validates and exports the weights' running average: with a
 # weight of 1e-6 a step it stays at the starting weights however fast
 # the weights themselves move (and they do: a's validation moves away).

@@ -37,7 +37,6 @@ struct btz_match {
 	/* Per window, the guess judged at the current position: */
 	int16_t *cell; /* the cell that judged it, or -1 */
 	uint8_t *byte; /* its byte */
-	uint32_t *fg;  /* the predictor's frequency of it */
 };
 
 enum btz_status btz_match_new(struct btz_match **out, const uint8_t *chunk,
@@ -61,9 +60,8 @@ enum btz_status btz_match_new(struct btz_match **out, const uint8_t *chunk,
 	m->t8 = malloc(slots * sizeof(*m->t8));
 	m->cell = malloc(m->nwin * sizeof(*m->cell));
 	m->byte = malloc(m->nwin);
-	m->fg = malloc(m->nwin * sizeof(*m->fg));
 	if (m->t4 == NULL || m->t8 == NULL || m->cell == NULL ||
-	    m->byte == NULL || m->fg == NULL) {
+	    m->byte == NULL) {
 		btz_match_free(m);
 		return btz_fail(err, BTZ_E_NOMEM, "match layer: out of memory");
 	}
@@ -83,7 +81,6 @@ void btz_match_free(struct btz_match *m)
 	free(m->t8);
 	free(m->cell);
 	free(m->byte);
-	free(m->fg);
 	free(m);
 }
 
@@ -160,8 +157,8 @@ static int ilog2(uint32_t v)
 }
 
 /* The probability, as a frequency, that the cell judging window i's
- * guess g gives it (recorded for btz_match_learn); 0 when the layer
- * leaves the table as it is. */
+ * guess g gives it (the cell recorded for btz_match_learn); 0 when the
+ * layer leaves the table as it is. */
 static uint32_t judge(struct btz_match *m, size_t i, int g, uint32_t fg)
 {
 	int odds;
@@ -174,7 +171,6 @@ static uint32_t judge(struct btz_match *m, size_t i, int g, uint32_t fg)
 	odds = odds < 0 ? 0 : odds > ODDS - 1 ? ODDS - 1 : odds;
 	m->cell[i] = (int16_t)((g >> 8) * ODDS + odds);
 	m->byte[i] = (uint8_t)g;
-	m->fg[i] = fg;
 	c = &m->cells[m->cell[i]];
 	h = (uint32_t)c->h << 8;
 	return c->n > 0 && h > fg ? h : 0;
@@ -251,7 +247,7 @@ void btz_match_learn(struct btz_match *m, size_t pos)
 		c = &m->cells[m->cell[i]];
 		m->cell[i] = -1;
 		if (c->n == 0)
-			c->h = m->fg[i] >> 8 < 65535 ? m->fg[i] >> 8 : 65535;
+			c->h = 32768; /* even odds: measured best of 0.5-0.8 */
 		if (c->n < COUNT_MAX)
 			c->n++;
 		target = m->chunk[i * m->window + pos] == m->byte[i] ? 65535

@@ -120,11 +120,12 @@ static void profile(const struct btz_model *m, const uint8_t *in,
 int main(int argc, char **argv)
 {
 	static const struct btz_hparams sizes[] = {
-		{ 64, 4, 8, 8, 256, 2048, 1, 0 },
-		{ 128, 4, 8, 8, 512, 2048, 1, 0 },
-		{ 256, 4, 8, 8, 1024, 2048, 1, 0 },
-		/* the shipped text model's shape: one key/value head, 1 KiB */
-		{ 128, 4, 8, 1, 512, 1024, 1, 0 },
+		{ 64, 4, 8, 8, 256, 2048, 1, 0, 0 },
+		{ 128, 4, 8, 8, 512, 2048, 1, 0, 0 },
+		{ 256, 4, 8, 8, 1024, 2048, 1, 0, 0 },
+		/* the shipped text model's shape: one key/value head, 1 KiB,
+		 * the match layer */
+		{ 128, 4, 8, 1, 512, 1024, 1, 0, BTZ_BTM_MATCH },
 	};
 	size_t chunk = 16 * 2048, n = 2 * chunk;
 	uint8_t *text = malloc(n);

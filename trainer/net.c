@@ -20,6 +20,10 @@
 #endif
 
 #define ROWBLOCK 128
+/* A thread's attention scratch: two ROWBLOCK × T blocks (scores or
+ * weights, and their gradient), then the keys and values transposed,
+ * dh × T each. */
+#define SCRATCH(net) ((2 * ROWBLOCK + 2 * (net)->z.dh) * (net)->z.T)
 
 struct btz_net {
 	struct btz_hparams hp;
@@ -28,7 +32,7 @@ struct btz_net {
 	struct btz_net_layer *ly;
 	float *logits;
 	float *dx, *dy, *dz, *dq, *dk, *dv, *do_, *da, *du, *dh_;
-	float *scratch; /* per thread: two ROWBLOCK × T blocks */
+	float *scratch; /* per thread: SCRATCH(net) floats */
 	int nthreads;
 	int actq; /* see btz_net_set_actq */
 	float *arena;
@@ -179,7 +183,7 @@ struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 	per = btz_net_layer_floats(hp, batch);
 	total = N * d + per * hp->layers + N * 256 +
 		N * (3 * d + 2 * hq + 2 * kv + 3 * F) +
-		(size_t)net->nthreads * 2 * ROWBLOCK * net->z.T;
+		(size_t)net->nthreads * SCRATCH(net);
 	net->arena = malloc(total * sizeof(float));
 	net->ly = calloc(hp->layers, sizeof(*net->ly));
 	if (net->arena == NULL || net->ly == NULL) {
@@ -201,7 +205,7 @@ struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 	net->da = TAKE(N * F);
 	net->du = TAKE(N * F);
 	net->dh_ = TAKE(N * F);
-	net->scratch = TAKE((size_t)net->nthreads * 2 * ROWBLOCK * net->z.T);
+	net->scratch = TAKE((size_t)net->nthreads * SCRATCH(net));
 #undef TAKE
 	return net;
 }
@@ -271,27 +275,44 @@ static void ln_bwd(const struct btz_net *net, const float *dy,
 	}
 }
 
+/* to[c][t] = from[t][c] for c < dh, t < T (from's rows ld apart). */
+static void transpose(const float *from, size_t ld, size_t T, size_t dh,
+		      float *to)
+{
+	for (size_t t = 0; t < T; t++)
+		for (size_t c = 0; c < dh; c++)
+			to[c * T + t] = from[t * ld + c];
+}
+
 static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 {
 	size_t T = net->z.T, hq = net->z.hq, kv = net->z.kv, dh = net->z.dh;
 	size_t H = net->hp.heads, Hkv = net->hp.kv_heads;
 	float scale = (float)(1 / sqrt((double)dh));
+	int own = btz_vec_att_ok(dh); /* our products, else BLAS's */
 
 #pragma omp parallel for schedule(dynamic)
 	for (size_t task = 0; task < net->z.B * H; task++) {
 		size_t b = task / H, h = task % H, g = h * Hkv / H;
-		float *S = net->scratch + (size_t)thread_id() * 2 * ROWBLOCK * T;
+		float *S = net->scratch + (size_t)thread_id() * SCRATCH(net);
+		float *KT = S + 2 * ROWBLOCK * T;
 		const float *kb = a->k + b * T * kv + g * dh;
 		const float *vb = a->v + b * T * kv + g * dh;
 		float *lse = a->lse + (b * H + h) * T;
 
+		if (own)
+			transpose(kb, kv, T, dh, KT);
 		for (size_t r0 = 0; r0 < T; r0 += ROWBLOCK) {
 			size_t n = T - r0 < ROWBLOCK ? T - r0 : ROWBLOCK;
 			size_t ke = r0 + n;
+			const float *qr = a->q + (b * T + r0) * hq + h * dh;
 
-			btz_mm(0, 1, (int)n, (int)ke, (int)dh, scale,
-			       a->q + (b * T + r0) * hq + h * dh, (int)hq, kb,
-			       (int)kv, 0, S, (int)ke);
+			if (own)
+				btz_vec_att_qk(n, ke, dh, scale, qr, hq, KT, T,
+					       S, ke);
+			else
+				btz_mm(0, 1, (int)n, (int)ke, (int)dh, scale,
+				       qr, (int)hq, kb, (int)kv, 0, S, (int)ke);
 			float inv[ROWBLOCK];
 			float *o = a->o + (b * T + r0) * hq + h * dh;
 
@@ -307,8 +328,11 @@ static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 			}
 			/* The weights stay unnormalized: scaling the dh outputs
 			 * of a row costs less than its t + 1 weights. */
-			btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1, S, (int)ke, vb,
-			       (int)kv, 0, o, (int)hq);
+			if (own)
+				btz_vec_att_pv(n, ke, dh, S, ke, vb, kv, o, hq);
+			else
+				btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1, S,
+				       (int)ke, vb, (int)kv, 0, o, (int)hq);
 			for (size_t i = 0; i < n; i++)
 				btz_vec_scale(o + i * hq, dh, inv[i]);
 		}
@@ -322,18 +346,25 @@ static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 	size_t T = net->z.T, hq = net->z.hq, kv = net->z.kv, dh = net->z.dh;
 	size_t H = net->hp.heads, Hkv = net->hp.kv_heads;
 	float scale = (float)(1 / sqrt((double)dh));
+	int own = btz_vec_att_ok(dh);
 
 	memset(net->dk, 0, net->z.N * kv * sizeof(float));
 	memset(net->dv, 0, net->z.N * kv * sizeof(float));
 #pragma omp parallel for schedule(dynamic)
 	for (size_t task = 0; task < net->z.B * Hkv; task++) {
 		size_t b = task / Hkv, g = task % Hkv;
-		float *P = net->scratch + (size_t)thread_id() * 2 * ROWBLOCK * T;
-		float *dP = P + ROWBLOCK * T;
+		float *P = net->scratch + (size_t)thread_id() * SCRATCH(net);
+		float *dP = P + ROWBLOCK * T, *KT = dP + ROWBLOCK * T;
+		float *VT = KT + dh * T;
 		const float *kb = a->k + b * T * kv + g * dh;
 		const float *vb = a->v + b * T * kv + g * dh;
 		float *dkb = net->dk + b * T * kv + g * dh;
 		float *dvb = net->dv + b * T * kv + g * dh;
+
+		if (own) {
+			transpose(kb, kv, T, dh, KT);
+			transpose(vb, kv, T, dh, VT);
+		}
 
 		for (size_t h = 0; h < H; h++) {
 			if (h * Hkv / H != g)
@@ -345,8 +376,13 @@ static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 				const float *qr = a->q + row, *orow = a->o + row;
 				const float *dor = net->do_ + row;
 
-				btz_mm(0, 1, (int)n, (int)ke, (int)dh, scale, qr,
-				       (int)hq, kb, (int)kv, 0, P, (int)ke);
+				if (own)
+					btz_vec_att_qk(n, ke, dh, scale, qr, hq,
+						       KT, T, P, ke);
+				else
+					btz_mm(0, 1, (int)n, (int)ke, (int)dh,
+					       scale, qr, (int)hq, kb, (int)kv,
+					       0, P, (int)ke);
 				for (size_t i = 0; i < n; i++) {
 					float *p = P + i * ke;
 					size_t t = r0 + i;
@@ -355,10 +391,19 @@ static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 					memset(p + t + 1, 0,
 					       (ke - t - 1) * sizeof(float));
 				}
-				btz_mm(1, 0, (int)ke, (int)dh, (int)n, 1, P, (int)ke,
-				       dor, (int)hq, 1, dvb, (int)kv);
-				btz_mm(0, 1, (int)n, (int)ke, (int)dh, 1, dor,
-				       (int)hq, vb, (int)kv, 0, dP, (int)ke);
+				if (own) {
+					btz_vec_att_ptd(n, ke, dh, P, ke, dor, hq,
+							dvb, kv);
+					btz_vec_att_qk(n, ke, dh, 1, dor, hq, VT,
+						       T, dP, ke);
+				} else {
+					btz_mm(1, 0, (int)ke, (int)dh, (int)n, 1,
+					       P, (int)ke, dor, (int)hq, 1, dvb,
+					       (int)kv);
+					btz_mm(0, 1, (int)n, (int)ke, (int)dh, 1,
+					       dor, (int)hq, vb, (int)kv, 0, dP,
+					       (int)ke);
+				}
 				for (size_t i = 0; i < n; i++) {
 					float *p = P + i * ke, *dp = dP + i * ke;
 					float di = 0;
@@ -366,10 +411,19 @@ static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 						di += dor[i * hq + c] * orow[i * hq + c];
 					btz_vec_dsoftmax(dp, p, ke, di, scale);
 				}
-				btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1, dP, (int)ke,
-				       kb, (int)kv, 0, net->dq + row, (int)hq);
-				btz_mm(1, 0, (int)ke, (int)dh, (int)n, 1, dP, (int)ke,
-				       qr, (int)hq, 1, dkb, (int)kv);
+				if (own) {
+					btz_vec_att_pv(n, ke, dh, dP, ke, kb, kv,
+						       net->dq + row, hq);
+					btz_vec_att_ptd(n, ke, dh, dP, ke, qr, hq,
+							dkb, kv);
+				} else {
+					btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1,
+					       dP, (int)ke, kb, (int)kv, 0,
+					       net->dq + row, (int)hq);
+					btz_mm(1, 0, (int)ke, (int)dh, (int)n, 1,
+					       dP, (int)ke, qr, (int)hq, 1, dkb,
+					       (int)kv);
+				}
 			}
 		}
 	}

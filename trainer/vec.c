@@ -249,3 +249,209 @@ void btz_vec_swiglu_bwd(const float *a, const float *u, const float *dh,
 		da[i] = dh[i] * u[i] * s * (1 + a[i] * (1 - s));
 	}
 }
+
+/* ---- Attention products (vec.h). Four rows at a time share each load
+ * of the other operand; every loop keeps its sums in registers. ---- */
+
+#ifdef HAVE_X86
+/* Heads of 16: a key's or a query's row is one register. R rows (or
+ * keys) at a time, R a constant so that the sums stay in registers. */
+#define R 8
+
+static __mmask16 tail16(size_t left)
+{
+	return left >= 16 ? (__mmask16)0xffff
+			  : (__mmask16)((1u << left) - 1);
+}
+
+/* C[i][j..j+32) for R rows i: each broadcast of A serves two registers
+ * of BT's row (one broadcast per FMA would bound the loop at half the
+ * FMA rate). */
+AVX512 static void qk512(size_t n, size_t ke, float a, const float *A,
+			 size_t lda, const float *BT, size_t ldbt, float *C,
+			 size_t ldc)
+{
+	const __m512 va = _mm512_set1_ps(a);
+	size_t i0 = 0;
+
+	for (; i0 + R <= n; i0 += R)
+		for (size_t j = 0; j < ke; j += 32) {
+			__mmask16 m0 = tail16(ke - j),
+				  m1 = ke - j > 16 ? tail16(ke - j - 16) : 0;
+			__m512 acc[R][2];
+
+#pragma GCC unroll 8
+			for (int r = 0; r < R; r++)
+				acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+			for (int c = 0; c < 16; c++) {
+				const float *b = BT + c * ldbt + j;
+				__m512 b0 = _mm512_maskz_loadu_ps(m0, b),
+				       b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+
+#pragma GCC unroll 8
+				for (int r = 0; r < R; r++) {
+					__m512 x = _mm512_set1_ps(
+						A[(i0 + r) * lda + c]);
+
+					acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+					acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+				}
+			}
+#pragma GCC unroll 8
+			for (int r = 0; r < R; r++) {
+				float *o = C + (i0 + r) * ldc + j;
+
+				_mm512_mask_storeu_ps(o, m0,
+						      _mm512_mul_ps(acc[r][0], va));
+				_mm512_mask_storeu_ps(o + 16, m1,
+						      _mm512_mul_ps(acc[r][1], va));
+			}
+		}
+	for (; i0 < n; i0++)
+		for (size_t j = 0; j < ke; j += 16) {
+			__mmask16 m = tail16(ke - j);
+			__m512 acc = _mm512_setzero_ps();
+
+			for (int c = 0; c < 16; c++)
+				acc = _mm512_fmadd_ps(
+					_mm512_set1_ps(A[i0 * lda + c]),
+					_mm512_maskz_loadu_ps(m, BT + c * ldbt + j),
+					acc);
+			_mm512_mask_storeu_ps(C + i0 * ldc + j, m,
+					      _mm512_mul_ps(acc, va));
+		}
+}
+
+/* Both other products are weighted sums of 16-float rows: C's row r
+ * (+)= Σ_k w(r, k) · X's row k, w(r, k) = W[r·wr + k·wk] (P V: rows of
+ * P weigh V's rows; Pᵀ D: columns of P weigh D's). R rows of C at a
+ * time, each row of X loaded once for them. */
+AVX512 static inline __attribute__((always_inline)) void
+wsum512(size_t nc, size_t nk, const float *W, size_t wr, size_t wk,
+	const float *X, size_t ldx, float *C, size_t ldc, int add)
+{
+	size_t r0 = 0;
+
+	for (; r0 + R <= nc; r0 += R) {
+		__m512 acc[R];
+
+#pragma GCC unroll 8
+		for (int r = 0; r < R; r++)
+			acc[r] = _mm512_setzero_ps();
+		for (size_t k = 0; k < nk; k++) {
+			__m512 x = _mm512_loadu_ps(X + k * ldx);
+			const float *w = W + r0 * wr + k * wk;
+
+#pragma GCC unroll 8
+			for (int r = 0; r < R; r++)
+				acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[r * wr]),
+							 x, acc[r]);
+		}
+#pragma GCC unroll 8
+		for (int r = 0; r < R; r++) {
+			float *c = C + (r0 + r) * ldc;
+
+			_mm512_storeu_ps(c, add ? _mm512_add_ps(_mm512_loadu_ps(c),
+								acc[r])
+						: acc[r]);
+		}
+	}
+	for (; r0 < nc; r0++) {
+		__m512 acc = _mm512_setzero_ps();
+		float *c = C + r0 * ldc;
+
+		for (size_t k = 0; k < nk; k++)
+			acc = _mm512_fmadd_ps(_mm512_set1_ps(W[r0 * wr + k * wk]),
+					      _mm512_loadu_ps(X + k * ldx), acc);
+		_mm512_storeu_ps(c, add ? _mm512_add_ps(_mm512_loadu_ps(c), acc)
+					: acc);
+	}
+}
+
+/* wsum512 with its strides and mode fixed, so that each loop is
+ * compiled for its own access pattern. */
+AVX512 static void pv512(size_t n, size_t ke, const float *P, size_t ldp,
+			 const float *V, size_t ldv, float *C, size_t ldc)
+{
+	wsum512(n, ke, P, ldp, 1, V, ldv, C, ldc, 0);
+}
+
+AVX512 static void ptd512(size_t n, size_t ke, const float *P, size_t ldp,
+			  const float *D, size_t ldd, float *C, size_t ldc)
+{
+	wsum512(ke, n, P, 1, ldp, D, ldd, C, ldc, 1);
+}
+#undef R
+#endif
+
+int btz_vec_att_ok(size_t dh)
+{
+#ifdef HAVE_X86
+	return use512() && dh == 16;
+#else
+	(void)dh;
+	return 0;
+#endif
+}
+
+void btz_vec_att_qk(size_t n, size_t ke, size_t dh, float a, const float *A,
+		    size_t lda, const float *BT, size_t ldbt, float *C,
+		    size_t ldc)
+{
+#ifdef HAVE_X86
+	if (use512() && dh == 16) {
+		qk512(n, ke, a, A, lda, BT, ldbt, C, ldc);
+		return;
+	}
+#endif
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < ke; j++) {
+			float s = 0;
+
+			for (size_t c = 0; c < dh; c++)
+				s += A[i * lda + c] * BT[c * ldbt + j];
+			C[i * ldc + j] = a * s;
+		}
+}
+
+/* The weighted sums of wsum512 for any dh, plainly. */
+static void wsum(size_t nc, size_t nk, size_t dh, const float *W, size_t wr,
+		 size_t wk, const float *X, size_t ldx, float *C, size_t ldc,
+		 int add)
+{
+	for (size_t r = 0; r < nc; r++)
+		for (size_t c = 0; c < dh; c++) {
+			float s = 0;
+
+			for (size_t k = 0; k < nk; k++)
+				s += W[r * wr + k * wk] * X[k * ldx + c];
+			C[r * ldc + c] = add ? C[r * ldc + c] + s : s;
+		}
+}
+
+void btz_vec_att_pv(size_t n, size_t ke, size_t dh, const float *P,
+		    size_t ldp, const float *V, size_t ldv, float *C,
+		    size_t ldc)
+{
+#ifdef HAVE_X86
+	if (use512() && dh == 16) {
+		pv512(n, ke, P, ldp, V, ldv, C, ldc);
+		return;
+	}
+#endif
+	wsum(n, ke, dh, P, ldp, 1, V, ldv, C, ldc, 0);
+}
+
+void btz_vec_att_ptd(size_t n, size_t ke, size_t dh, const float *P,
+		     size_t ldp, const float *D, size_t ldd, float *C,
+		     size_t ldc)
+{
+#ifdef HAVE_X86
+	if (use512() && dh == 16) {
+		ptd512(n, ke, P, ldp, D, ldd, C, ldc);
+		return;
+	}
+#endif
+	wsum(ke, n, dh, P, 1, ldp, D, ldd, C, ldc, 1);
+}

@@ -10,13 +10,14 @@
  *		predict byte pos of every window that has one (one call)
  *		code byte pos of window 0, 1, 2, ...
  *
- * so a decoder can ask the model for many windows per call. With the
- * predictor's match flag, the match layer (coder/match.h) adjusts each
- * table between the predictor and the coder. Only the last
+ * so a decoder can ask the model for many windows per call. Only the last
  * window can be shorter (and a decoder of many chunks orders their
  * windows longest first), so the windows still active at pos are always a
  * prefix 0 .. nwin - 1 of them, and window i is the same window in every
  * call of one encode or decode.
+ *
+ * With the predictor's match flag, the match layer (coder/match.h)
+ * adjusts each table between the predictor and the coder, per chunk.
  *
  * coder/ knows nothing about transformers; a model is one predictor. */
 #ifndef BTZ_CODER_PREDICT_H

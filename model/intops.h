@@ -114,30 +114,44 @@ static inline BTZ_HD int8_t btz_swiglu(int16_t silu_a, int8_t u, int32_t mh,
 				   -127, 127);
 }
 
-/* 256 frequencies totalling total (each >= 1) from one output row. */
-static inline BTZ_HD void btz_freq_row(const int32_t *l, int32_t f_mul,
+/* One output row's 256 exponentials e; returns the first largest, and
+ * their sum in *sum. */
+static inline BTZ_HD int btz_freq_exps(const int32_t *l, int32_t f_mul,
 				       int32_t f_shift,
-				       const uint32_t *exp_out, uint32_t total,
-				       uint32_t *freq)
+				       const uint32_t *exp_out, uint32_t *e,
+				       uint64_t *sum)
 {
-	uint32_t e[256], emax = 0;
-	uint64_t sum = 0, given = 0;
+	uint32_t emax = 0;
 	int32_t mx = l[0];
 	int best = 0;
 
 	for (int b = 1; b < 256; b++)
 		if (l[b] > mx)
 			mx = l[b];
+	*sum = 0;
 	for (int b = 0; b < 256; b++) {
 		int64_t idx = btz_rshift((int64_t)(mx - l[b]) * f_mul, f_shift);
 
 		e[b] = exp_out[idx > 1023 ? 1023 : idx];
-		sum += e[b];
+		*sum += e[b];
 		if (e[b] > emax) {
 			emax = e[b];
 			best = b;
 		}
 	}
+	return best;
+}
+
+/* 256 frequencies totalling total (each >= 1) from one output row. */
+static inline BTZ_HD void btz_freq_row(const int32_t *l, int32_t f_mul,
+				       int32_t f_shift,
+				       const uint32_t *exp_out, uint32_t total,
+				       uint32_t *freq)
+{
+	uint32_t e[256];
+	uint64_t sum, given = 0;
+	int best = btz_freq_exps(l, f_mul, f_shift, exp_out, e, &sum);
+
 	for (int b = 0; b < 256; b++) {
 		freq[b] = 1 + (uint32_t)((uint64_t)e[b] * (total - 256) / sum);
 		given += freq[b];

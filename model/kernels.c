@@ -134,6 +134,38 @@ void btz_layer_norm_scalar(const int32_t *r, size_t d, const int32_t *g,
 	btz_layer_norm(r, d, g, b, shift, out);
 }
 
+/* floor(e·c / sum) as floor(e·c·m / 2^k), m = floor(2^k / sum) + 1, k
+ * = 46 + ceil(log2 sum): m = 2^k / sum + δ with 0 < δ <= 1, so the
+ * product overshoots e·c / sum by e·c·δ / 2^k < 2^46 / 2^k <= 1 / sum,
+ * less than the distance from e·c / sum up to the next integer. Needs
+ * e·c < 2^46 (e <= 2^22, c < 2^24) and 1 <= sum < 2^31 (256 of e);
+ * m < 2^47 + 1 and the product < 2^94. */
+void btz_freq_quotients(const uint32_t *e, uint64_t sum, int best,
+			uint32_t total, uint32_t *freq)
+{
+	uint64_t c = total - 256, given = 0;
+	int k = 46 + (sum > 1 ? 64 - __builtin_clzll(sum - 1) : 0);
+	uint64_t m = (uint64_t)(((unsigned __int128)1 << k) / sum) + 1;
+
+	for (int b = 0; b < 256; b++) {
+		freq[b] = 1 + (uint32_t)(((unsigned __int128)(e[b] * c) * m) >>
+					 k);
+		given += freq[b];
+	}
+	freq[best] += (uint32_t)(total - given);
+}
+
+void btz_freq_row_recip(const int32_t *l, int32_t f_mul, int32_t f_shift,
+			const uint32_t *exp_out, uint32_t total,
+			uint32_t *freq)
+{
+	uint32_t e[256];
+	uint64_t sum;
+	int best = btz_freq_exps(l, f_mul, f_shift, exp_out, e, &sum);
+
+	btz_freq_quotients(e, sum, best, total, freq);
+}
+
 const struct btz_kernels btz_kernels_scalar = {
 	.name = "scalar",
 	.gemm_s8 = gemm_s8_scalar,

@@ -70,6 +70,12 @@ struct btz_kernels {
 	 * the requantization after every product; 0 <= shift <= 62. */
 	void (*rq8)(const int32_t *acc, size_t n, const int32_t *mul,
 		    int32_t shift, int8_t *out);
+	/* Optional (NULL: btz_freq_row itself): btz_freq_row (intops.h),
+	 * one output row's 256 frequencies, for total <= 2^24 and exp_out
+	 * entries <= 2^22 with exp_out[0] > 0 (what a loaded model has). */
+	void (*freq_row)(const int32_t *l, int32_t f_mul, int32_t f_shift,
+			 const uint32_t *exp_out, uint32_t total,
+			 uint32_t *freq);
 };
 
 /* The blocked key and value caches of a head width of 16: the layouts
@@ -85,6 +91,15 @@ void btz_scores16_scalar(const int8_t *q, size_t rows, const int8_t *K,
 			 size_t n, int32_t *out);
 void btz_wsum16_scalar(const uint16_t *e, size_t estride, size_t nrows,
 		       const int8_t *V, size_t n, int32_t *part);
+
+/* btz_freq_row's last step, from its 256 exponentials e (sum, the
+ * first largest at best), without its 256 divisions: each quotient by
+ * one exact reciprocal of sum. freq_row without SIMD. */
+void btz_freq_quotients(const uint32_t *e, uint64_t sum, int best,
+			uint32_t total, uint32_t *freq);
+void btz_freq_row_recip(const int32_t *l, int32_t f_mul, int32_t f_shift,
+			const uint32_t *exp_out, uint32_t total,
+			uint32_t *freq);
 
 extern const struct btz_kernels btz_kernels_scalar;
 void btz_wsum_scalar(const uint16_t *e, size_t estride, size_t nrows,

@@ -554,6 +554,7 @@ static const struct btz_kernels kernels_avx2 = {
 	.layer_norm = btz_layer_norm_scalar,
 	.residual = residual_avx2,
 	.rq8 = rq8_avx2,
+	.freq_row = btz_freq_row_recip,
 };
 
 /* ------------------------------------------------------------------ */
@@ -1235,6 +1236,57 @@ static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 	return z + weights_sum(zsum, steps);
 }
 
+/* btz_freq_row: the maximum, the indices (as in rq8: 64-bit products of
+ * even and odd lanes), the table read by gathers, the sum on int32
+ * lanes (256 entries of at most 2^22) and the first largest, 16 at a
+ * time; then the quotients by btz_freq_quotients. */
+__attribute__((target(VNNI_TARGET)))
+static void freq_row_avx512(const int32_t *l, int32_t f_mul, int32_t f_shift,
+			    const uint32_t *exp_out, uint32_t total,
+			    uint32_t *freq)
+{
+	const __m512i vmul = _mm512_set1_epi32(f_mul);
+	const __m512i round = _mm512_set1_epi64(
+		f_shift ? (int64_t)1 << (f_shift - 1) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(f_shift);
+	const __m512i top = _mm512_set1_epi64(1023);
+	uint32_t e[256] __attribute__((aligned(64)));
+	__m512i vmx, vsum = _mm512_setzero_si512(),
+		     vemax = _mm512_setzero_si512();
+	int32_t mx = l[0];
+	uint32_t emax;
+	int best = 0;
+
+	vmx = _mm512_loadu_si512(l);
+	for (int b = 16; b < 256; b += 16)
+		vmx = _mm512_max_epi32(vmx, _mm512_loadu_si512(l + b));
+	mx = _mm512_reduce_max_epi32(vmx);
+	vmx = _mm512_set1_epi32(mx);
+	for (int b = 0; b < 256; b += 16) {
+		__m512i ev, od, idx, x;
+
+		mul_rshift16(_mm512_sub_epi32(vmx, _mm512_loadu_si512(l + b)),
+			     vmul, round, cnt, &ev, &od);
+		idx = merge16(_mm512_min_epi64(ev, top), _mm512_min_epi64(od, top));
+		x = _mm512_i32gather_epi32(idx, (const void *)exp_out, 4);
+		_mm512_store_si512(e + b, x);
+		vsum = _mm512_add_epi32(vsum, x);
+		vemax = _mm512_max_epu32(vemax, x);
+	}
+	emax = (uint32_t)_mm512_reduce_max_epu32(vemax);
+	for (int b = 0; b < 256; b += 16) {
+		__mmask16 hit = _mm512_cmpeq_epi32_mask(
+			_mm512_load_si512(e + b), _mm512_set1_epi32((int)emax));
+
+		if (hit) {
+			best = b + __builtin_ctz(hit);
+			break;
+		}
+	}
+	btz_freq_quotients(e, (uint32_t)_mm512_reduce_add_epi32(vsum), best,
+			   total, freq);
+}
+
 /* The tail by a masked load that reads nothing past n and fills the
  * lanes it skips with the identity of max. */
 __attribute__((target(VNNI_TARGET)))
@@ -1442,6 +1494,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.layer_norm = layer_norm_avx512,
 	.residual = residual_avx512,
 	.rq8 = rq8_avx512,
+	.freq_row = freq_row_avx512,
 };
 
 const struct btz_kernels *const btz_kernels_x86[] = {

@@ -575,6 +575,53 @@ static void residuals(void)
 			}
 }
 
+/* The output row's frequencies: each table's freq_row against
+ * btz_freq_row (intops.h) on random rows, every f_shift class, ties for
+ * the largest, and tables from one entry (sums of 1) to all 2^22 (sums
+ * of 2^30); totals of 2^24 and 2^20. */
+static void freq_rows(void)
+{
+	static const int32_t shifts[] = { 0, 1, 5, 16, 24, 31, 40, 62 };
+	static uint32_t tab[4][1024];
+	int32_t l[256];
+	uint32_t f1[256], f2[256];
+
+	for (int i = 0; i < 1024; i++) {
+		/* A decay like a model's, to 0 in its last entries. */
+		tab[0][i] = i ? (uint32_t)((uint64_t)tab[0][i - 1] * 63 / 64)
+			      : 1u << 22;
+		tab[1][i] = 1 + rnd() % (1u << 22);
+		tab[2][i] = 1u << 22;
+		tab[3][i] = i == 0;
+	}
+	for (size_t t = 0; t < ntested; t++) {
+		if (tested[t]->freq_row == NULL)
+			continue;
+		for (int c = 0; c < 400; c++) {
+			const uint32_t *x = tab[c % 4];
+			int32_t shift = shifts[c / 4 % 8];
+			int32_t mul = c % 3 ? (int32_t)(rnd() & 0x7fffffff)
+					    : INT32_MAX;
+			uint32_t total = c % 5 ? 1u << 24 : 1u << 20;
+
+			for (int b = 0; b < 256; b++)
+				l[b] = c % 7 == 0   ? 5
+				       : c % 7 == 1 ? (int32_t)(rnd() % 3)
+						    : (int32_t)(rnd() % 2097153u) -
+							      1048576;
+			btz_freq_row(l, mul, shift, x, total, f1);
+			tested[t]->freq_row(l, mul, shift, x, total, f2);
+			ncases++;
+			if (memcmp(f1, f2, sizeof(f1))) {
+				fprintf(stderr, "%s freq_row case %d (shift %d, "
+					"mul %d) differs\n", tested[t]->name, c,
+					shift, mul);
+				failures++;
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	static const size_t ks[] = { 1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63,
@@ -643,6 +690,7 @@ int main(void)
 	requant();
 	residuals();
 	weights();
+	freq_rows();
 	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,
 	       failures);
 	return failures ? 1 : 0;

@@ -190,11 +190,11 @@ static uint64_t share(uint32_t fg, uint32_t h, uint64_t *rest)
 }
 
 int btz_match_table(struct btz_match *m, size_t i, int g,
-		    uint32_t freq[256])
+		    uint32_t freq[256], uint32_t cum[257])
 {
 	int b0 = g & 255;
 	uint32_t h = g >= 0 ? judge(m, i, g, freq[b0]) : 0;
-	uint64_t s, rest, G = 0;
+	uint64_t s, rest, G = 0, acc = 0;
 
 	if (h == 0)
 		return 0;
@@ -202,12 +202,17 @@ int btz_match_table(struct btz_match *m, size_t i, int g,
 	for (int b = 0; b < 256; b++) {
 		uint64_t lo = (G * s) >> 32;
 
-		if (b == b0)
-			continue;
-		G += freq[b] - 1;
-		freq[b] = (uint32_t)(1 + ((G * s) >> 32) - lo);
+		cum[b] = (uint32_t)acc;
+		if (b == b0) {
+			/* rest, and so g's share, is known before the pass */
+			freq[b] = (uint32_t)(BTZ_RC_TOTAL - rest);
+		} else {
+			G += freq[b] - 1;
+			freq[b] = (uint32_t)(1 + ((G * s) >> 32) - lo);
+		}
+		acc += freq[b];
 	}
-	freq[b0] = (uint32_t)(BTZ_RC_TOTAL - rest);
+	cum[256] = (uint32_t)acc;
 	return 1;
 }
 

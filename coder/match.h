@@ -42,9 +42,10 @@ void btz_match_find(struct btz_match *m, size_t pos, int16_t *guess);
 
 /* Window i's table at this position, given its guess g (−1: left as it
  * is). The table must total 2^24 with every entry >= 1; it still does.
- * Returns whether it changed. */
+ * Returns whether it changed, and when it did, has written the new
+ * table's cumulative form to cum (cum[b]: the frequencies below b). */
 int btz_match_table(struct btz_match *m, size_t i, int g,
-		    uint32_t freq[256]);
+		    uint32_t freq[256], uint32_t cum[257]);
 
 /* The same for the interval of byte x alone: sym = { frequencies below x,
  * frequency of x } of the predictor's table, and fg its frequency of g's

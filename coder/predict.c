@@ -262,8 +262,8 @@ enum btz_status btz_predict_encode(const struct btz_predictor *pred,
 			s = table_cum(pr.freq[i], cum, i, pos, err);
 			if (s != BTZ_OK)
 				goto done;
-			if (m != NULL && btz_match_table(m, i, g[i], pr.freq[i]))
-				table_cum(pr.freq[i], cum, i, pos, err);
+			if (m != NULL)
+				btz_match_table(m, i, g[i], pr.freq[i], cum);
 			s = btz_rc_enc_put_cum(&rc, cum[b], pr.freq[i][b]);
 			if (s != BTZ_OK)
 				goto full;
@@ -429,10 +429,9 @@ enum btz_status btz_predict_decode_many(const struct btz_predictor *pred,
 			s = table_cum(freq[i], cum, idx, pos, ep);
 			if (s != BTZ_OK)
 				goto done;
-			if (ms != NULL &&
-			    btz_match_table(ms[c], idx, gs[goff[c] + idx],
-					    freq[i]))
-				table_cum(freq[i], cum, idx, pos, ep);
+			if (ms != NULL)
+				btz_match_table(ms[c], idx, gs[goff[c] + idx],
+						freq[i], cum);
 			/* windows[] points into out: the model sees what
 			 * was decoded so far. */
 			dw[i].base[pos] =

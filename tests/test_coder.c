@@ -935,7 +935,7 @@ static void test_match_forms(void)
 	for (size_t pos = 0; pos < W; pos++) {
 		btz_match_find(m, pos, g);
 		for (size_t i = 0; i < NW; i++) {
-			uint32_t f[256], t[256], fg;
+			uint32_t f[256], t[256], cum[257], fg;
 			int ch = 0;
 
 			table_make(f, (enum table_kind)((pos + i) % T_NKIND),
@@ -947,11 +947,15 @@ static void test_match_forms(void)
 				for (unsigned b = 0; b < x; b++)
 					sym[0] += f[b];
 				memcpy(t, f, sizeof(t));
-				ch = btz_match_table(m, i, g[i], t);
+				ch = btz_match_table(m, i, g[i], t, cum);
 				btz_match_interval(m, i, g[i], fg, x, sym);
 				for (unsigned b = 0; b < x; b++)
 					lo += t[b];
 				bad += sym[0] != lo || sym[1] != t[x];
+				/* A changed table comes with its
+				 * cumulative form. */
+				bad += ch && (cum[x] != lo ||
+					      cum[256] != BTZ_RC_TOTAL);
 			}
 			CHECK_EQ(btz_rc_freq_check(t), BTZ_OK);
 			CHECK(ch == 0 || (g[i] >= 0 && t[g[i] & 255] > fg));

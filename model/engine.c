@@ -410,9 +410,8 @@ enum btz_status btz_engine_rows(struct btz_engine *e, size_t nrows,
 	for (size_t r = 0; r < nrows; r++) {
 		if (logits != NULL)
 			memcpy(logits[r], e->acc + r * 256, sizeof(logits[r]));
-		(e->k->freq_row ? e->k->freq_row : btz_freq_row)(
-			e->acc + r * 256, m->f_mul, m->f_shift, m->exp_out,
-			BTZ_RC_TOTAL, freq[r]);
+		e->k->freq_row(e->acc + r * 256, m->f_mul, m->f_shift,
+			       m->exp_out, BTZ_RC_TOTAL, freq[r]);
 	}
 	if (e->prof) {
 		e->prof->total_ns += now_ns() - t_start;

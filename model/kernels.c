@@ -176,6 +176,7 @@ const struct btz_kernels btz_kernels_scalar = {
 	.layer_norm = btz_layer_norm_scalar,
 	.residual = btz_residual_scalar,
 	.rq8 = btz_rq8_scalar,
+	.freq_row = btz_freq_row,
 };
 
 /* Faster tables, best first, each with a test of whether this CPU runs

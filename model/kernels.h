@@ -70,9 +70,9 @@ struct btz_kernels {
 	 * the requantization after every product; 0 <= shift <= 62. */
 	void (*rq8)(const int32_t *acc, size_t n, const int32_t *mul,
 		    int32_t shift, int8_t *out);
-	/* Optional (NULL: btz_freq_row itself): btz_freq_row (intops.h),
-	 * one output row's 256 frequencies, for total <= 2^24 and exp_out
-	 * entries <= 2^22 with exp_out[0] > 0 (what a loaded model has). */
+	/* btz_freq_row (intops.h): one output row's 256 frequencies, for
+	 * total <= 2^24 and exp_out entries <= 2^22 with exp_out[0] > 0
+	 * (what a loaded model has). */
 	void (*freq_row)(const int32_t *l, int32_t f_mul, int32_t f_shift,
 			 const uint32_t *exp_out, uint32_t total,
 			 uint32_t *freq);

@@ -595,8 +595,6 @@ static void freq_rows(void)
 		tab[3][i] = i == 0;
 	}
 	for (size_t t = 0; t < ntested; t++) {
-		if (tested[t]->freq_row == NULL)
-			continue;
 		for (int c = 0; c < 400; c++) {
 			const uint32_t *x = tab[c % 4];
 			int32_t shift = shifts[c / 4 % 8];

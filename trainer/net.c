@@ -21,9 +21,8 @@
 
 #define ROWBLOCK 128
 /* A thread's attention scratch: two ROWBLOCK × T blocks (scores or
- * weights, and their gradient), then the keys and values transposed,
- * dh × T each. */
-#define SCRATCH(net) ((2 * ROWBLOCK + 2 * (net)->z.dh) * (net)->z.T)
+ * weights, and their gradient). */
+#define SCRATCH(net) (2 * ROWBLOCK * (net)->z.T)
 
 struct btz_net {
 	struct btz_hparams hp;
@@ -33,6 +32,7 @@ struct btz_net {
 	float *logits;
 	float *dx, *dy, *dz, *dq, *dk, *dv, *do_, *da, *du, *dh_;
 	float *scratch; /* per thread: SCRATCH(net) floats */
+	float *kt, *vt; /* a layer's keys and values, each head dh × T */
 	int nthreads;
 	int actq; /* see btz_net_set_actq */
 	float *arena;
@@ -182,7 +182,7 @@ struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 
 	per = btz_net_layer_floats(hp, batch);
 	total = N * d + per * hp->layers + N * 256 +
-		N * (3 * d + 2 * hq + 2 * kv + 3 * F) +
+		N * (3 * d + 2 * hq + 4 * kv + 3 * F) +
 		(size_t)net->nthreads * SCRATCH(net);
 	net->arena = malloc(total * sizeof(float));
 	net->ly = calloc(hp->layers, sizeof(*net->ly));
@@ -206,6 +206,8 @@ struct btz_net *btz_net_new(const struct btz_hparams *hp, size_t batch)
 	net->du = TAKE(N * F);
 	net->dh_ = TAKE(N * F);
 	net->scratch = TAKE((size_t)net->nthreads * SCRATCH(net));
+	net->kt = TAKE(N * kv);
+	net->vt = TAKE(N * kv);
 #undef TAKE
 	return net;
 }
@@ -275,13 +277,29 @@ static void ln_bwd(const struct btz_net *net, const float *dy,
 	}
 }
 
-/* to[c][t] = from[t][c] for c < dh, t < T (from's rows ld apart). */
-static void transpose(const float *from, size_t ld, size_t T, size_t dh,
-		      float *to)
+/* xt's block for window b's key/value head g: dh × T, x's [T][dh]
+ * transposed, for btz_vec_att_qk; once a layer, not once a head. */
+static float *kv_block(const struct btz_net *net, float *xt, size_t b,
+		       size_t g)
 {
-	for (size_t t = 0; t < T; t++)
-		for (size_t c = 0; c < dh; c++)
-			to[c * T + t] = from[t * ld + c];
+	return xt + (b * net->hp.kv_heads + g) * net->z.dh * net->z.T;
+}
+
+static void transpose_kv(const struct btz_net *net, const float *x, float *xt)
+{
+	size_t T = net->z.T, kv = net->z.kv, dh = net->z.dh;
+	size_t Hkv = net->hp.kv_heads;
+
+#pragma omp parallel for schedule(static)
+	for (size_t task = 0; task < net->z.B * Hkv; task++) {
+		size_t b = task / Hkv, g = task % Hkv;
+		const float *from = x + b * T * kv + g * dh;
+		float *to = kv_block(net, xt, b, g);
+
+		for (size_t t = 0; t < T; t++)
+			for (size_t c = 0; c < dh; c++)
+				to[c * T + t] = from[t * kv + c];
+	}
 }
 
 static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
@@ -291,17 +309,17 @@ static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 	float scale = (float)(1 / sqrt((double)dh));
 	int own = btz_vec_att_ok(dh); /* our products, else BLAS's */
 
+	if (own)
+		transpose_kv(net, a->k, net->kt);
 #pragma omp parallel for schedule(dynamic)
 	for (size_t task = 0; task < net->z.B * H; task++) {
 		size_t b = task / H, h = task % H, g = h * Hkv / H;
 		float *S = net->scratch + (size_t)thread_id() * SCRATCH(net);
-		float *KT = S + 2 * ROWBLOCK * T;
+		const float *KT = kv_block(net, net->kt, b, g);
 		const float *kb = a->k + b * T * kv + g * dh;
 		const float *vb = a->v + b * T * kv + g * dh;
 		float *lse = a->lse + (b * H + h) * T;
 
-		if (own)
-			transpose(kb, kv, T, dh, KT);
 		for (size_t r0 = 0; r0 < T; r0 += ROWBLOCK) {
 			size_t n = T - r0 < ROWBLOCK ? T - r0 : ROWBLOCK;
 			size_t ke = r0 + n;
@@ -348,23 +366,24 @@ static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 	float scale = (float)(1 / sqrt((double)dh));
 	int own = btz_vec_att_ok(dh);
 
+	if (own) {
+		transpose_kv(net, a->k, net->kt);
+		transpose_kv(net, a->v, net->vt);
+	}
 	memset(net->dk, 0, net->z.N * kv * sizeof(float));
 	memset(net->dv, 0, net->z.N * kv * sizeof(float));
 #pragma omp parallel for schedule(dynamic)
 	for (size_t task = 0; task < net->z.B * Hkv; task++) {
 		size_t b = task / Hkv, g = task % Hkv;
 		float *P = net->scratch + (size_t)thread_id() * SCRATCH(net);
-		float *dP = P + ROWBLOCK * T, *KT = dP + ROWBLOCK * T;
-		float *VT = KT + dh * T;
+		float *dP = P + ROWBLOCK * T;
+		const float *KT = kv_block(net, net->kt, b, g);
+		const float *VT = kv_block(net, net->vt, b, g);
 		const float *kb = a->k + b * T * kv + g * dh;
 		const float *vb = a->v + b * T * kv + g * dh;
 		float *dkb = net->dk + b * T * kv + g * dh;
 		float *dvb = net->dv + b * T * kv + g * dh;
 
-		if (own) {
-			transpose(kb, kv, T, dh, KT);
-			transpose(vb, kv, T, dh, VT);
-		}
 
 		for (size_t h = 0; h < H; h++) {
 			if (h * Hkv / H != g)

@@ -400,7 +400,7 @@ void btz_vec_att_qk(size_t n, size_t ke, size_t dh, float a, const float *A,
 		    size_t ldc)
 {
 #ifdef HAVE_X86
-	if (use512() && dh == 16) {
+	if (btz_vec_att_ok(dh)) {
 		qk512(n, ke, a, A, lda, BT, ldbt, C, ldc);
 		return;
 	}
@@ -435,7 +435,7 @@ void btz_vec_att_pv(size_t n, size_t ke, size_t dh, const float *P,
 		    size_t ldc)
 {
 #ifdef HAVE_X86
-	if (use512() && dh == 16) {
+	if (btz_vec_att_ok(dh)) {
 		pv512(n, ke, P, ldp, V, ldv, C, ldc);
 		return;
 	}
@@ -448,7 +448,7 @@ void btz_vec_att_ptd(size_t n, size_t ke, size_t dh, const float *P,
 		     size_t ldc)
 {
 #ifdef HAVE_X86
-	if (use512() && dh == 16) {
+	if (btz_vec_att_ok(dh)) {
 		ptd512(n, ke, P, ldp, D, ldd, C, ldc);
 		return;
 	}

@@ -1152,13 +1152,13 @@ static void silu_mul_avx512(const int8_t *a, const int8_t *u, size_t n,
 	}
 }
 
-/* One step of 32 positions: their weights stored, their biased pair
- * sums returned. m masks the last, partial step (lanes past n read
- * nothing and weigh 0, which the bias correction counts as it should);
- * full steps pass all ones, which folds away. */
-VNNI_FN __m512i att_step(const int32_t *s, uint16_t *e, __mmask32 m,
-			 __m512i vmx, __m512i vmul, __m512i round,
-			 __m128i cnt, const __m512i t[8])
+/* The table indices of 32 positions as the scalar form computes them:
+ * 64-bit products on even and odd lanes, rounding shift, clamped at 255;
+ * as 32 words. m masks the last, partial step (lanes past n read
+ * nothing). Both factors are non-negative: the signed products and
+ * shifts are the unsigned ones. */
+VNNI_FN __m512i att_index64(const int32_t *s, __mmask32 m, __m512i vmx,
+			    __m512i vmul, __m512i round, __m128i cnt)
 {
 	const __m512i top = _mm512_set1_epi64(255);
 	__m512i idx[2];
@@ -1169,17 +1169,60 @@ VNNI_FN __m512i att_step(const int32_t *s, uint16_t *e, __mmask32 m,
 			x = mh == 0xffff ? _mm512_loadu_si512(s + 16 * h)
 					 : _mm512_maskz_loadu_epi32(mh, s + 16 * h);
 
-		/* Both factors non-negative: the signed products and
-		 * shifts are the unsigned ones. */
 		mul_rshift16(_mm512_sub_epi32(vmx, x), vmul, round, cnt, &ev,
 			     &od);
 		idx[h] = merge16(_mm512_min_epi64(ev, top),
 				 _mm512_min_epi64(od, top));
 	}
-	__m512i w = lookup256(
-		t, _mm512_inserti64x4(
-			   _mm512_castsi256_si512(_mm512_cvtepi32_epi16(idx[0])),
-			   _mm512_cvtepi32_epi16(idx[1]), 1));
+	return _mm512_inserti64x4(
+		_mm512_castsi256_si512(_mm512_cvtepi32_epi16(idx[0])),
+		_mm512_cvtepi32_epi16(idx[1]), 1);
+}
+
+/* The same indices on 32 word lanes, where att_weights_avx512 finds the
+ * shift at least 33 and the index of 65535 at least 255 (every shipped
+ * model's layers; with mul < 2^31 the shift is then at most 39). Then the index of d = mx - s is that of min(d, 65535)
+ * (indices grow with d), one word: the signed-to-unsigned saturating pack
+ * gives it, and a quadword permute restores the order the pack
+ * interleaves. With mul = m1·2^16 + m0 (m1 < 2^15), d·mul = 2^32·qh +
+ * 2^16·(ql + ph) + pl, where qh, ql are the high and low words of d·m1
+ * and ph, pl those of d·m0. The rounding term 2^(shift-1) is 2^32 ·
+ * 2^(shift-33), and the words below 2^32 only carry into it, so the
+ * index is (qh + carry(ql + ph) + 2^(shift-33)) >> (shift - 32): below
+ * 2^15 + 1 + 2^6 before the shift, within a word. */
+VNNI_FN __m512i att_index16(const int32_t *s, __mmask32 m, __m512i vmx,
+			    __m512i m0, __m512i m1, __m512i bias, __m128i cnt)
+{
+	const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+	__m512i x[2];
+
+	for (int h = 0; h < 2; h++) {
+		__mmask16 mh = (__mmask16)(m >> (16 * h));
+
+		x[h] = _mm512_sub_epi32(
+			vmx, mh == 0xffff ? _mm512_loadu_si512(s + 16 * h)
+					  : _mm512_maskz_loadu_epi32(mh, s + 16 * h));
+	}
+	__m512i d = _mm512_permutexvar_epi64(order,
+					     _mm512_packus_epi32(x[0], x[1]));
+	__m512i ql = _mm512_mullo_epi16(d, m1);
+	__m512i qh = _mm512_add_epi16(_mm512_mulhi_epu16(d, m1), bias);
+	__m512i lo = _mm512_add_epi16(ql, _mm512_mulhi_epu16(d, m0));
+
+	qh = _mm512_mask_add_epi16(qh, _mm512_cmplt_epu16_mask(lo, ql), qh,
+				   _mm512_set1_epi16(1));
+	return _mm512_min_epu16(_mm512_srl_epi16(qh, cnt),
+				_mm512_set1_epi16(255));
+}
+
+/* One step of 32 positions from their indices: their weights stored,
+ * their biased pair sums returned. Lanes masked off by m (past n) weigh
+ * 0, which the bias correction counts as it should; full steps pass all
+ * ones, which folds away. */
+VNNI_FN __m512i att_step(__m512i idx, uint16_t *e, __mmask32 m,
+			 const __m512i t[8])
+{
+	__m512i w = lookup256(t, idx);
 
 	if (m == ~(__mmask32)0) {
 		_mm512_storeu_si512(e, w);
@@ -1192,48 +1235,63 @@ VNNI_FN __m512i att_step(const int32_t *s, uint16_t *e, __mmask32 m,
 				 _mm512_set1_epi16(1));
 }
 
-/* Attention weights, 32 positions a step: the index as in rq8 (64-bit
- * products on even and odd lanes, rounding shift), clamped at 255, but
- * the table lookup without gathers: its 256 entries sit in eight
- * registers, and four two-register word permutes (64 entries each) plus a
- * choice by the index's top two bits read 32 entries at once. The sum runs
- * on int32 lanes, each step adding a pair biased by -2 · 32768, within
- * [-2^16, 2^16), emptied into 64 bits every 2^15 steps: as many as a lane
- * holds without overflow. */
-__attribute__((target(VNNI_TARGET)))
-static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
-				   int32_t mul, int32_t shift,
-				   const uint16_t *table, uint16_t *e)
+/* The loop of att_weights_avx512, for either form of the index. The sum
+ * runs on int32 lanes, each step adding a pair biased by -2 · 32768,
+ * within [-2^16, 2^16), emptied into 64 bits every 2^15 steps: as many
+ * as a lane holds without overflow. */
+VNNI_FN uint64_t att_weights_loop(int words, const int32_t *s, size_t n,
+				  int32_t mx, int32_t mul, int32_t shift,
+				  const uint16_t *table, uint16_t *e)
 {
 	const __m512i vmx = _mm512_set1_epi32(mx);
 	const __m512i vmul = _mm512_set1_epi32(mul);
 	const __m512i round = _mm512_set1_epi64(
 		shift ? (int64_t)1 << (shift - 1) : 0);
-	const __m128i cnt = _mm_cvtsi32_si128(shift);
+	const __m512i m0 = _mm512_set1_epi16((short)(mul & 0xffff));
+	const __m512i m1 = _mm512_set1_epi16((short)(mul >> 16));
+	const __m512i bias = _mm512_set1_epi16(
+		words ? (short)(1 << (shift - 33)) : 0);
+	const __m128i cnt = _mm_cvtsi32_si128(words ? shift - 32 : shift);
 	__m512i t[8], zsum = _mm512_setzero_si512();
 	uint64_t z = 0;
 	size_t j = 0, steps = 0;
 
 	for (int i = 0; i < 8; i++)
 		t[i] = _mm512_loadu_si512(table + 32 * i);
-	for (; j + 32 <= n; j += 32) {
-		zsum = _mm512_add_epi32(zsum, att_step(s + j, e + j,
-						       ~(__mmask32)0, vmx,
-						       vmul, round, cnt, t));
+	for (; j < n; j += 32) {
+		__mmask32 m = n - j >= 32 ? ~(__mmask32)0
+					  : (__mmask32)((1u << (n - j)) - 1);
+		__m512i idx = words ? att_index16(s + j, m, vmx, m0, m1, bias,
+						  cnt)
+				    : att_index64(s + j, m, vmx, vmul, round,
+						  cnt);
+
+		zsum = _mm512_add_epi32(zsum, att_step(idx, e + j, m, t));
 		if (++steps == (1u << 15)) {
 			z += weights_sum(zsum, steps);
 			zsum = _mm512_setzero_si512();
 			steps = 0;
 		}
 	}
-	if (j < n) {
-		zsum = _mm512_add_epi32(
-			zsum, att_step(s + j, e + j,
-				       (__mmask32)((1u << (n - j)) - 1), vmx,
-				       vmul, round, cnt, t));
-		steps++;
-	}
 	return z + weights_sum(zsum, steps);
+}
+
+/* Attention weights, 32 positions a step, the table lookup without
+ * gathers: its 256 entries sit in eight registers, and four two-register
+ * word permutes (64 entries each) plus a choice by the index's top two
+ * bits read 32 entries at once. The index on word lanes where
+ * att_index16 applies (twice as many lanes a step, no 64-bit products),
+ * else as rq8 computes it. */
+__attribute__((target(VNNI_TARGET)))
+static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
+				   int32_t mul, int32_t shift,
+				   const uint16_t *table, uint16_t *e)
+{
+	if (shift >= 33 && mul >= 0 &&
+	    (uint64_t)65535 * (uint64_t)mul + ((uint64_t)1 << (shift - 1)) >=
+		    (uint64_t)255 << shift)
+		return att_weights_loop(1, s, n, mx, mul, shift, table, e);
+	return att_weights_loop(0, s, n, mx, mul, shift, table, e);
 }
 
 /* btz_freq_row: the maximum, the indices (as in rq8: 64-bit products of

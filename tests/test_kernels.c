@@ -353,6 +353,51 @@ static void weights_long(const struct btz_kernels *t, const uint16_t *table)
 	free(e2);
 }
 
+/* The index on word lanes (att_index16 in kernels_x86.c): for each
+ * shift from 33, the least multiplier whose index of 65535 reaches 255
+ * (one less takes the 64-bit form), the largest, a random one between;
+ * every d = mx - s from 0 past 65535, then random ones to 2^20. */
+static void weights_words(const struct btz_kernels *t, const uint16_t *table)
+{
+	size_t n = 70000;
+	int32_t *sc = xmalloc(n * sizeof(*sc));
+	uint16_t *e1 = xmalloc(n * sizeof(*e1)), *e2 = xmalloc(n * sizeof(*e2));
+
+	for (int sh = 33; sh <= 40; sh++) {
+		uint64_t least = (((uint64_t)255 << sh) -
+				  ((uint64_t)1 << (sh - 1)) + 65534) / 65535;
+
+		for (int k = 0; k < 8; k++) {
+			uint64_t mul = k % 4 == 0 ? least :
+				       k % 4 == 1 ? least - 1 :
+				       k % 4 == 2 ? INT32_MAX :
+				       least + rnd() % ((uint64_t)INT32_MAX - least + 1);
+			int32_t mx = (int32_t)(rnd() % 1000001) - 500000;
+			uint64_t z1, z2;
+
+			if (least > INT32_MAX)
+				mul = INT32_MAX;
+			for (size_t j = 0; j < n; j++)
+				sc[j] = mx - (int32_t)(k < 4 ? j : rnd() % (1u << 20));
+			sc[n / 2] = mx;
+			z1 = btz_kernels_scalar.att_weights(sc, n, mx, (int32_t)mul,
+							    sh, table, e1);
+			z2 = t->att_weights(sc, n, mx, (int32_t)mul, sh, table,
+					    e2);
+			ncases++;
+			if (z1 != z2 || memcmp(e1, e2, n * sizeof(*e1))) {
+				fprintf(stderr, "%s att_weights shift=%d "
+					"mul=%llu differs\n", t->name, sh,
+					(unsigned long long)mul);
+				failures++;
+			}
+		}
+	}
+	free(sc);
+	free(e1);
+	free(e2);
+}
+
 static void weights(void)
 {
 	static const int32_t shifts[] = { 0, 1, 5, 16, 24, 31, 40, 62 };
@@ -391,6 +436,7 @@ static void weights(void)
 			}
 		}
 		weights_long(tested[t], table);
+		weights_words(tested[t], table);
 	}
 }
 

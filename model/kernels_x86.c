@@ -1102,20 +1102,21 @@ VNNI_FN uint64_t weights_sum(__m512i zsum, size_t steps)
 /* t[x] for 32 word indices x < 256 of a 256-entry word table held in
  * t[0..7]: four two-register word permutes (64 entries each), chosen by
  * each index's top two bits; no gathers. */
-VNNI_FN __m512i lookup256(const __m512i t[8], __m512i x)
+VNNI_FN __m512i lookup_quarters(const __m512i t[8], __m512i x, int quarters)
 {
 	__m512i q = _mm512_srli_epi16(x, 6);
 	__m512i w = _mm512_permutex2var_epi16(t[0], x, t[1]);
 
-	w = _mm512_mask_mov_epi16(
-		w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(1)),
-		_mm512_permutex2var_epi16(t[2], x, t[3]));
-	w = _mm512_mask_mov_epi16(
-		w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(2)),
-		_mm512_permutex2var_epi16(t[4], x, t[5]));
-	return _mm512_mask_mov_epi16(
-		w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16(3)),
-		_mm512_permutex2var_epi16(t[6], x, t[7]));
+	for (int i = 1; i < quarters; i++)
+		w = _mm512_mask_mov_epi16(
+			w, _mm512_cmpeq_epi16_mask(q, _mm512_set1_epi16((short)i)),
+			_mm512_permutex2var_epi16(t[2 * i], x, t[2 * i + 1]));
+	return w;
+}
+
+VNNI_FN __m512i lookup256(const __m512i t[8], __m512i x)
+{
+	return lookup_quarters(t, x, 4);
 }
 
 /* SwiGLU's product, 32 values a step: silu(a) by lookup256, times u as
@@ -1153,14 +1154,16 @@ static void silu_mul_avx512(const int8_t *a, const int8_t *u, size_t n,
 }
 
 /* The table indices of 32 positions as the scalar form computes them:
- * 64-bit products on even and odd lanes, rounding shift, clamped at 255;
+ * 64-bit products on even and odd lanes, rounding shift, clamped (at
+ * 255, or lower where the table is 0 from the clamp on);
  * as 32 words. m masks the last, partial step (lanes past n read
  * nothing). Both factors are non-negative: the signed products and
  * shifts are the unsigned ones. */
 VNNI_FN __m512i att_index64(const int32_t *s, __mmask32 m, __m512i vmx,
-			    __m512i vmul, __m512i round, __m128i cnt)
+			    __m512i vmul, __m512i round, __m128i cnt,
+			    int64_t clamp)
 {
-	const __m512i top = _mm512_set1_epi64(255);
+	const __m512i top = _mm512_set1_epi64(clamp);
 	__m512i idx[2];
 
 	for (int h = 0; h < 2; h++) {
@@ -1191,7 +1194,8 @@ VNNI_FN __m512i att_index64(const int32_t *s, __mmask32 m, __m512i vmx,
  * index is (qh + carry(ql + ph) + 2^(shift-33)) >> (shift - 32): below
  * 2^15 + 1 + 2^6 before the shift, within a word. */
 VNNI_FN __m512i att_index16(const int32_t *s, __mmask32 m, __m512i vmx,
-			    __m512i m0, __m512i m1, __m512i bias, __m128i cnt)
+			    __m512i m0, __m512i m1, __m512i bias, __m128i cnt,
+			    int64_t clamp)
 {
 	const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
 	__m512i x[2];
@@ -1212,7 +1216,7 @@ VNNI_FN __m512i att_index16(const int32_t *s, __mmask32 m, __m512i vmx,
 	qh = _mm512_mask_add_epi16(qh, _mm512_cmplt_epu16_mask(lo, ql), qh,
 				   _mm512_set1_epi16(1));
 	return _mm512_min_epu16(_mm512_srl_epi16(qh, cnt),
-				_mm512_set1_epi16(255));
+				_mm512_set1_epi16((short)clamp));
 }
 
 /* One step of 32 positions from their indices: their weights stored,
@@ -1220,9 +1224,9 @@ VNNI_FN __m512i att_index16(const int32_t *s, __mmask32 m, __m512i vmx,
  * 0, which the bias correction counts as it should; full steps pass all
  * ones, which folds away. */
 VNNI_FN __m512i att_step(__m512i idx, uint16_t *e, __mmask32 m,
-			 const __m512i t[8])
+			 const __m512i t[8], int quarters)
 {
-	__m512i w = lookup256(t, idx);
+	__m512i w = lookup_quarters(t, idx, quarters);
 
 	if (m == ~(__mmask32)0) {
 		_mm512_storeu_si512(e, w);
@@ -1235,14 +1239,17 @@ VNNI_FN __m512i att_step(__m512i idx, uint16_t *e, __mmask32 m,
 				 _mm512_set1_epi16(1));
 }
 
-/* The loop of att_weights_avx512, for either form of the index. The sum
- * runs on int32 lanes, each step adding a pair biased by -2 · 32768,
- * within [-2^16, 2^16), emptied into 64 bits every 2^15 steps: as many
- * as a lane holds without overflow. */
-VNNI_FN uint64_t att_weights_loop(int words, const int32_t *s, size_t n,
-				  int32_t mx, int32_t mul, int32_t shift,
-				  const uint16_t *table, uint16_t *e)
+/* The loop of att_weights_avx512, for either form of the index and a
+ * table read in 4 or 3 quarters (clamp 255 or 191). The sum runs on int32
+ * lanes, each step adding a pair biased by -2 · 32768, within [-2^16,
+ * 2^16), emptied into 64 bits every 2^15 steps: as many as a lane holds
+ * without overflow. */
+VNNI_FN uint64_t att_weights_loop(int words, int quarters, const int32_t *s,
+				  size_t n, int32_t mx, int32_t mul,
+				  int32_t shift, const uint16_t *table,
+				  uint16_t *e)
 {
+	const int64_t clamp = quarters == 4 ? 255 : 64 * quarters - 1;
 	const __m512i vmx = _mm512_set1_epi32(mx);
 	const __m512i vmul = _mm512_set1_epi32(mul);
 	const __m512i round = _mm512_set1_epi64(
@@ -1262,11 +1269,12 @@ VNNI_FN uint64_t att_weights_loop(int words, const int32_t *s, size_t n,
 		__mmask32 m = n - j >= 32 ? ~(__mmask32)0
 					  : (__mmask32)((1u << (n - j)) - 1);
 		__m512i idx = words ? att_index16(s + j, m, vmx, m0, m1, bias,
-						  cnt)
+						  cnt, clamp)
 				    : att_index64(s + j, m, vmx, vmul, round,
-						  cnt);
+						  cnt, clamp);
 
-		zsum = _mm512_add_epi32(zsum, att_step(idx, e + j, m, t));
+		zsum = _mm512_add_epi32(zsum,
+					att_step(idx, e + j, m, t, quarters));
 		if (++steps == (1u << 15)) {
 			z += weights_sum(zsum, steps);
 			zsum = _mm512_setzero_si512();
@@ -1279,19 +1287,30 @@ VNNI_FN uint64_t att_weights_loop(int words, const int32_t *s, size_t n,
 /* Attention weights, 32 positions a step, the table lookup without
  * gathers: its 256 entries sit in eight registers, and four two-register
  * word permutes (64 entries each) plus a choice by the index's top two
- * bits read 32 entries at once. The index on word lanes where
- * att_index16 applies (twice as many lanes a step, no 64-bit products),
- * else as rq8 computes it. */
+ * bits read 32 entries at once; three where the table is 0 from entry 191
+ * on (every shipped model's is from 189), the indices then clamped at
+ * 191. The index on word lanes where att_index16 applies (twice as many
+ * lanes a step, no 64-bit products), else as rq8 computes it. */
 __attribute__((target(VNNI_TARGET)))
 static uint64_t att_weights_avx512(const int32_t *s, size_t n, int32_t mx,
 				   int32_t mul, int32_t shift,
 				   const uint16_t *table, uint16_t *e)
 {
-	if (shift >= 33 && mul >= 0 &&
-	    (uint64_t)65535 * (uint64_t)mul + ((uint64_t)1 << (shift - 1)) >=
-		    (uint64_t)255 << shift)
-		return att_weights_loop(1, s, n, mx, mul, shift, table, e);
-	return att_weights_loop(0, s, n, mx, mul, shift, table, e);
+	__m512i tail = _mm512_or_si512(_mm512_loadu_si512(table + 192),
+				       _mm512_loadu_si512(table + 224));
+	int three = table[191] == 0 && _mm512_test_epi16_mask(tail, tail) == 0;
+	int words = shift >= 33 && mul >= 0 &&
+		    (uint64_t)65535 * (uint64_t)mul +
+				    ((uint64_t)1 << (shift - 1)) >=
+			    (uint64_t)255 << shift;
+
+	if (words)
+		return three ? att_weights_loop(1, 3, s, n, mx, mul, shift,
+						table, e)
+			     : att_weights_loop(1, 4, s, n, mx, mul, shift,
+						table, e);
+	return three ? att_weights_loop(0, 3, s, n, mx, mul, shift, table, e)
+		     : att_weights_loop(0, 4, s, n, mx, mul, shift, table, e);
 }
 
 /* btz_freq_row: the maximum, the indices (as in rq8: 64-bit products of

@@ -180,10 +180,7 @@ static void attend_rows(struct btz_engine *e, const struct btz_layer *ly,
 		for (size_t i = 0; i < nrows * dh; i++)
 			e->num[i] += e->part[i];
 	}
-	for (size_t i = 0; i < nrows; i++)
-		for (size_t c = 0; c < dh; c++)
-			o[i * ostride + c] = btz_att_out(e->num[i * dh + c],
-							 ly->ao_shift, e->z[i]);
+	e->k->att_out(e->num, e->z, nrows, dh, ly->ao_shift, o, ostride);
 }
 
 #define ATT_BLOCK 64

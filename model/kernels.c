@@ -128,6 +128,15 @@ void btz_residual_scalar(const int8_t *x, const int32_t *acc, size_t n,
 		r[i] = btz_residual(x[i], acc[i], rx, mul[i], shift);
 }
 
+void btz_att_out_scalar(const int64_t *num, const int64_t *z, size_t nrows,
+			size_t dh, int32_t ao_shift, int8_t *o, size_t ostride)
+{
+	for (size_t i = 0; i < nrows; i++)
+		for (size_t c = 0; c < dh; c++)
+			o[i * ostride + c] =
+				btz_att_out(num[i * dh + c], ao_shift, z[i]);
+}
+
 void btz_layer_norm_scalar(const int32_t *r, size_t d, const int32_t *g,
 			   const int32_t *b, int32_t shift, int8_t *out)
 {
@@ -174,6 +183,7 @@ const struct btz_kernels btz_kernels_scalar = {
 	.max_s32 = btz_max_s32_scalar,
 	.silu_mul = btz_silu_mul_scalar,
 	.layer_norm = btz_layer_norm_scalar,
+	.att_out = btz_att_out_scalar,
 	.residual = btz_residual_scalar,
 	.rq8 = btz_rq8_scalar,
 	.freq_row = btz_freq_row,

@@ -70,6 +70,12 @@ struct btz_kernels {
 	 * the requantization after every product; 0 <= shift <= 62. */
 	void (*rq8)(const int32_t *acc, size_t n, const int32_t *mul,
 		    int32_t shift, int8_t *out);
+	/* o[i·ostride + c] = btz_att_out(num[i·dh + c], ao_shift, z[i])
+	 * for i < nrows, c < dh (intops.h): each head's outputs, its
+	 * weighted sums over its weights' sum z[i] > 0; 0 <= ao_shift <= 7. */
+	void (*att_out)(const int64_t *num, const int64_t *z, size_t nrows,
+			size_t dh, int32_t ao_shift, int8_t *o,
+			size_t ostride);
 	/* btz_freq_row (intops.h): one output row's 256 frequencies, for
 	 * total <= 2^24 and exp_out entries <= 2^22 with exp_out[0] > 0
 	 * (what a loaded model has). */
@@ -116,6 +122,8 @@ void btz_silu_mul_scalar(const int8_t *a, const int8_t *u, size_t n,
 void btz_residual_scalar(const int8_t *x, const int32_t *acc, size_t n,
 			 int32_t rx, const int32_t *mul, int32_t shift,
 			 int32_t *r);
+void btz_att_out_scalar(const int64_t *num, const int64_t *z, size_t nrows,
+			size_t dh, int32_t ao_shift, int8_t *o, size_t ostride);
 void btz_layer_norm_scalar(const int32_t *r, size_t d, const int32_t *g,
 			   const int32_t *b, int32_t shift, int8_t *out);
 

@@ -552,6 +552,7 @@ static const struct btz_kernels kernels_avx2 = {
 	.max_s32 = max_s32_avx2,
 	.silu_mul = btz_silu_mul_scalar,
 	.layer_norm = btz_layer_norm_scalar,
+	.att_out = btz_att_out_scalar,
 	.residual = residual_avx2,
 	.rq8 = rq8_avx2,
 	.freq_row = btz_freq_row_recip,
@@ -1445,17 +1446,36 @@ static void residual_avx512(const int8_t *x, const int32_t *acc, size_t n,
 	btz_residual_scalar(x + i, acc + i, n - i, rx, mul + i, shift, r + i);
 }
 
+#define IFMA_TARGET VNNI_TARGET ",avx512dq,avx512ifma"
+#define IFMA_FN static inline __attribute__((always_inline, target(IFMA_TARGET)))
+
+/* floor(N / B) of 8 lanes, on the 52-bit integer multiplies of AVX-512
+ * IFMA, for B >= 1, R = floor(2^52 / B) and M < 2^52 below: the high
+ * half of M·R is floor(M / B) or one less, and the low half of q·B
+ * gives the remainder that decides. A negative N is divided as
+ * -ceil(|N| / B), M = |N| + B - 1. */
+IFMA_FN __m512i floordiv_ifma(__m512i N, __m512i vB, __m512i vR)
+{
+	const __m512i zero = _mm512_setzero_si512();
+	__mmask8 neg = _mm512_cmplt_epi64_mask(N, zero);
+	__m512i M = _mm512_abs_epi64(N);
+
+	M = _mm512_mask_add_epi64(
+		M, neg, M, _mm512_sub_epi64(vB, _mm512_set1_epi64(1)));
+	__m512i q = _mm512_madd52hi_epu64(zero, M, vR);
+	__m512i rem = _mm512_sub_epi64(M, _mm512_madd52lo_epu64(zero, q, vB));
+
+	q = _mm512_mask_add_epi64(q, _mm512_cmpge_epu64_mask(rem, vB), q,
+				  _mm512_set1_epi64(1));
+	return _mm512_mask_sub_epi64(q, neg, zero, q);
+}
+
 /* Layer norm, 8 values a step on 64-bit lanes, for rows of a multiple
  * of 16 (every model's width; others go to the scalar form). The sums
  * and the square root are the scalar form's; each value's rounded
  * division by sd, floor(N / B) with N = 8192 (r - mu) + sd and B = 2 sd,
- * runs on the 52-bit integer multiplies of AVX-512 IFMA: with
- * R = floor(2^52 / B), the high half of M·R is floor(M / B) or one less
- * while M < 2^52, and the low half of q·B gives the remainder that
- * decides. A negative N is divided as -ceil(|N| / B). With residuals
- * within +-2^24, |r - mu| <= 2^25 and M < 2^39: far inside 52 bits, and
- * so is q·B <= M + B. */
-#define IFMA_TARGET VNNI_TARGET ",avx512dq,avx512ifma"
+ * by floordiv_ifma: with residuals within +-2^24, |r - mu| <= 2^25 and
+ * M < 2^39, far inside 52 bits, and so is q·B <= M + B. */
 
 __attribute__((target(IFMA_TARGET)))
 static void layer_norm_avx512ifma(const int32_t *r, size_t d,
@@ -1498,9 +1518,7 @@ static void layer_norm_avx512ifma(const int32_t *r, size_t d,
 	const uint64_t B = 2 * (uint64_t)sd;
 	const __m512i vB = _mm512_set1_epi64((int64_t)B);
 	const __m512i vR = _mm512_set1_epi64((int64_t)(((uint64_t)1 << 52) / B));
-	const __m512i vBm1 = _mm512_set1_epi64((int64_t)B - 1);
 	const __m512i vsd = _mm512_set1_epi64(sd);
-	const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
 	const __m512i nlo = _mm512_set1_epi64(-(1 << 20));
 	const __m512i nhi = _mm512_set1_epi64(1 << 20);
 	const __m512i round = _mm512_set1_epi64(
@@ -1513,18 +1531,9 @@ static void layer_norm_avx512ifma(const int32_t *r, size_t d,
 			_mm512_cvtepi32_epi64(
 				_mm256_loadu_si256((const __m256i *)(r + c))),
 			vmu);
-		__m512i N = _mm512_add_epi64(_mm512_slli_epi64(t, 13), vsd);
-		__mmask8 neg = _mm512_cmplt_epi64_mask(N, zero);
-		__m512i M = _mm512_abs_epi64(N);
+		__m512i q = floordiv_ifma(
+			_mm512_add_epi64(_mm512_slli_epi64(t, 13), vsd), vB, vR);
 
-		M = _mm512_mask_add_epi64(M, neg, M, vBm1);
-		__m512i q = _mm512_madd52hi_epu64(zero, M, vR);
-		__m512i rem = _mm512_sub_epi64(
-			M, _mm512_madd52lo_epu64(zero, q, vB));
-
-		q = _mm512_mask_add_epi64(q, _mm512_cmpge_epu64_mask(rem, vB),
-					  q, one);
-		q = _mm512_mask_sub_epi64(q, neg, zero, q);
 		q = _mm512_max_epi64(_mm512_min_epi64(q, nhi), nlo);
 		__m512i y = _mm512_add_epi64(
 			_mm512_mul_epi32(q, _mm512_cvtepi32_epi64(_mm256_loadu_si256(
@@ -1536,6 +1545,63 @@ static void layer_norm_avx512ifma(const int32_t *r, size_t d,
 		y = _mm512_max_epi64(_mm512_min_epi64(y, hi), lo);
 		_mm_storel_epi64((__m128i *)(out + c), _mm512_cvtepi64_epi8(y));
 	}
+}
+
+/* Attention outputs, a row's 8 at a time where dh is a multiple of 8:
+ * btz_att_out is floor(N / B) with N = 2 num·2^ao_shift + z and B = 2 z,
+ * by floordiv_ifma where each |num| < 2^(47 - ao_shift) and z < 2^50
+ * (then M < 2^48 + 3·2^50 < 2^52; a weighted sum of at most 2^12
+ * positions is below 2^35, their weights' sum below 2^28), else by the
+ * scalar form. */
+__attribute__((target(IFMA_TARGET)))
+static void att_out_avx512ifma(const int64_t *num, const int64_t *z,
+			       size_t nrows, size_t dh, int32_t ao_shift,
+			       int8_t *o, size_t ostride)
+{
+	const __m512i lim = _mm512_set1_epi64((int64_t)1 << (47 - ao_shift));
+	const __m512i lo = _mm512_set1_epi64(-127), hi = _mm512_set1_epi64(127);
+
+	for (size_t i = 0; i < nrows; i++) {
+		const int64_t *n = num + i * dh;
+		int8_t *out = o + i * ostride;
+		__mmask8 big = 0;
+
+		for (size_t c = 0; c < dh; c += 8)
+			big |= _mm512_cmpge_epi64_mask(
+				_mm512_abs_epi64(_mm512_loadu_si512(n + c)), lim);
+		if (dh % 8 != 0 || big != 0 || z[i] >= ((int64_t)1 << 50)) {
+			btz_att_out_scalar(n, z + i, 1, dh, ao_shift, out, 0);
+			continue;
+		}
+		const uint64_t B = 2 * (uint64_t)z[i];
+		const __m512i vB = _mm512_set1_epi64((int64_t)B);
+		const __m512i vR =
+			_mm512_set1_epi64((int64_t)(((uint64_t)1 << 52) / B));
+		const __m512i vz = _mm512_set1_epi64(z[i]);
+
+		for (size_t c = 0; c < dh; c += 8) {
+			__m512i N = _mm512_add_epi64(
+				_mm512_slli_epi64(_mm512_loadu_si512(n + c),
+						  (unsigned)ao_shift + 1),
+				vz);
+			__m512i q = floordiv_ifma(N, vB, vR);
+
+			q = _mm512_max_epi64(_mm512_min_epi64(q, hi), lo);
+			_mm_storel_epi64((__m128i *)(out + c),
+					 _mm512_cvtepi64_epi8(q));
+		}
+	}
+}
+
+static void att_out_avx512(const int64_t *num, const int64_t *z,
+			   size_t nrows, size_t dh, int32_t ao_shift,
+			   int8_t *o, size_t ostride)
+{
+	if (__builtin_cpu_supports("avx512ifma") &&
+	    __builtin_cpu_supports("avx512dq"))
+		att_out_avx512ifma(num, z, nrows, dh, ao_shift, o, ostride);
+	else
+		btz_att_out_scalar(num, z, nrows, dh, ao_shift, o, ostride);
 }
 
 /* The VNNI table's layer norm: IFMA where the CPU has it (Ice Lake, Zen 4
@@ -1569,6 +1635,7 @@ static const struct btz_kernels kernels_avx512vnni = {
 	.att_weights = att_weights_avx512,
 	.max_s32 = max_s32_avx512,
 	.layer_norm = layer_norm_avx512,
+	.att_out = att_out_avx512,
 	.residual = residual_avx512,
 	.rq8 = rq8_avx512,
 	.freq_row = freq_row_avx512,

@@ -638,6 +638,54 @@ static void residuals(void)
  * btz_freq_row (intops.h) on random rows, every f_shift class, ties for
  * the largest, and tables from one entry (sums of 1) to all 2^22 (sums
  * of 2^30); totals of 2^24 and 2^20. */
+/* Attention outputs: widths 16 and 8 (vectors), 12 (not a multiple of
+ * 8); sums of every size to past the vector form's bound 2^(47 - ao)
+ * (a row with one such sum goes scalar), signs mixed, at and beside
+ * multiples of the weights' sum (the rounding's edges), and sums z from
+ * 1 to past 2^50 (the vector form's other bound); each ao_shift 0-7,
+ * outputs written at a stride. */
+static void att_outs(void)
+{
+	static const size_t widths[] = { 16, 8, 12 };
+	int64_t num[4 * 16], z[4];
+	int8_t want[4 * 20], got[4 * 20];
+
+	for (size_t t = 0; t < ntested; t++)
+		for (size_t wi = 0; wi < 3; wi++)
+			for (int k = 0; k < 3000; k++) {
+				size_t dh = widths[wi], rows = 1 + k % 4;
+				int32_t ao = k % 8;
+
+				for (size_t i = 0; i < rows; i++) {
+					int bits = (int)(rnd() % 53);
+
+					z[i] = (int64_t)(((uint64_t)rnd() << 32 |
+							  rnd()) >> (63 - bits)) + 1;
+					for (size_t c = 0; c < dh; c++) {
+						uint64_t r = (uint64_t)rnd() << 32 | rnd();
+						int64_t v = (int64_t)(r >> (14 + rnd() % 50));
+
+						if (rnd() % 3 == 0 && bits < 40)
+							v = (v % 300) * z[i] / 2 +
+							    (int64_t)(rnd() % 3) - 1;
+						num[i * dh + c] = rnd() & 1 ? -v : v;
+					}
+				}
+				memset(want, 0x5a, sizeof want);
+				memset(got, 0x5a, sizeof got);
+				btz_kernels_scalar.att_out(num, z, rows, dh, ao,
+							   want, 20);
+				tested[t]->att_out(num, z, rows, dh, ao, got, 20);
+				ncases++;
+				if (memcmp(want, got, sizeof want)) {
+					fprintf(stderr, "%s att_out dh=%zu ao=%d "
+						"differs\n", tested[t]->name,
+						dh, ao);
+					failures++;
+				}
+			}
+}
+
 static void freq_rows(void)
 {
 	static const int32_t shifts[] = { 0, 1, 5, 16, 24, 31, 40, 62 };
@@ -747,6 +795,7 @@ int main(void)
 	requant();
 	residuals();
 	weights();
+	att_outs();
 	freq_rows();
 	printf("%lu kernel calls compared with scalar, %d failures\n", ncases,
 	       failures);

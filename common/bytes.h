@@ -71,12 +71,13 @@ static inline BTZ_HD uint64_t btz_isqrt64(uint64_t v)
 	while (bit > v)
 		bit >>= 2;
 	while (bit != 0) {
-		if (v >= r + bit) {
-			v -= r + bit;
-			r = (r >> 1) + bit;
-		} else {
-			r >>= 1;
-		}
+		/* All ones where this bit of the root is 1: a mask, not a
+		 * branch, which data decides at random (the engine's layer
+		 * norms took a misprediction every other bit). */
+		uint64_t take = (uint64_t)0 - (uint64_t)(v >= r + bit);
+
+		v -= (r + bit) & take;
+		r = (r >> 1) + (bit & take);
 		bit >>= 2;
 	}
 	return r;

@@ -638,6 +638,38 @@ static void residuals(void)
  * btz_freq_row (intops.h) on random rows, every f_shift class, ties for
  * the largest, and tables from one entry (sums of 1) to all 2^22 (sums
  * of 2^30); totals of 2^24 and 2^20. */
+/* btz_isqrt64 (layer norm's square root) by its definition, r² <= v <
+ * (r + 1)²: at 0-2^16, at and beside every square of 1-2^32 in steps
+ * and its last, at 2^64 - 1, and random. */
+static void isqrt_case(uint64_t v)
+{
+	unsigned __int128 r = btz_isqrt64(v);
+
+	ncases++;
+	if (r * r > v || (r + 1) * (r + 1) <= v) {
+		fprintf(stderr, "isqrt(%llu) = %llu\n", (unsigned long long)v,
+			(unsigned long long)r);
+		failures++;
+	}
+}
+
+static void isqrts(void)
+{
+	for (uint64_t v = 0; v <= 65536; v++)
+		isqrt_case(v);
+	for (uint64_t m = 1; m <= ((uint64_t)1 << 32); m += 1 + m / 1024) {
+		isqrt_case(m * m - 1);
+		if (m < ((uint64_t)1 << 32)) {
+			isqrt_case(m * m);
+			isqrt_case(m * m + 1);
+		}
+	}
+	isqrt_case(((uint64_t)1 << 32) * ((uint64_t)1 << 32) - 1);
+	isqrt_case(UINT64_MAX - 1);
+	for (int k = 0; k < 100000; k++)
+		isqrt_case((((uint64_t)rnd() << 32) | rnd()) >> (rnd() % 64));
+}
+
 /* Attention outputs: widths 16 and 8 (vectors), 12 (not a multiple of
  * 8); sums of every size to past the vector form's bound 2^(47 - ao)
  * (a row with one such sum goes scalar), signs mixed, at and beside
@@ -748,9 +780,10 @@ int main(void)
 			       all[i]->name);
 		}
 	}
+	isqrts();
 	if (ntested == 0) {
 		printf("no kernel besides scalar to test\n");
-		return 0;
+		return failures ? 1 : 0;
 	}
 
 	/* Random: every rows 1..70 for each k and n would be slow at large

@@ -167,18 +167,28 @@ static void attend_rows(struct btz_engine *e, const struct btz_layer *ly,
 		memset(er + len, 0, (ncol - len) * sizeof(*er));
 	}
 	memset(e->num, 0, nrows * dh * sizeof(*e->num));
-	for (size_t j0 = 0; j0 < ncol; j0 += 256) {
-		size_t n = ncol - j0 < 256 ? ncol - j0 : 256;
+	/* Groups of 8 rows (what a kernel call holds in registers), each to
+	 * its own last row's length: one head's consecutive positions skip
+	 * the zeros past them. */
+	for (size_t i0 = 0; i0 < nrows; i0 += 8) {
+		size_t nr = nrows - i0 < 8 ? nrows - i0 : 8;
+		size_t gcol = len0 + (i0 + nr - 1) * step;
+		const uint16_t *eg = e->e + i0 * ncol;
+		int64_t *num = e->num + i0 * dh;
 
-		memset(e->part, 0, nrows * dh * sizeof(*e->part));
-		if (e->blk16)
-			e->k->wsum16(e->e + j0, ncol, nrows, V + j0 * dh, n,
-				     e->part);
-		else
-			e->k->wsum(e->e + j0, ncol, nrows, V + j0 * dh, dh, n,
-				   dh, e->part);
-		for (size_t i = 0; i < nrows * dh; i++)
-			e->num[i] += e->part[i];
+		for (size_t j0 = 0; j0 < gcol; j0 += 256) {
+			size_t n = gcol - j0 < 256 ? gcol - j0 : 256;
+
+			memset(e->part, 0, nr * dh * sizeof(*e->part));
+			if (e->blk16)
+				e->k->wsum16(eg + j0, ncol, nr, V + j0 * dh, n,
+					     e->part);
+			else
+				e->k->wsum(eg + j0, ncol, nr, V + j0 * dh, dh,
+					   n, dh, e->part);
+			for (size_t i = 0; i < nr * dh; i++)
+				num[i] += e->part[i];
+		}
 	}
 	e->k->att_out(e->num, e->z, nrows, dh, ly->ao_shift, o, ostride);
 }

@@ -499,7 +499,7 @@ static void norm_one(const struct btz_kernels *t, const int32_t *r, size_t d,
  * int32; every shift. */
 static void norms(void)
 {
-	static const size_t ds[] = { 8, 16, 24, 32, 64, 128, 256, 512 };
+	static const size_t ds[] = { 8, 16, 24, 32, 48, 64, 96, 128, 256, 512 };
 	int32_t r[512], g[512], b[512];
 
 	for (size_t t = 0; t < ntested; t++)

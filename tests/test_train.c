@@ -244,7 +244,7 @@ static void check_bf16(void)
 int main(int argc, char **argv)
 {
 	/* Full heads, shared key/value heads, one head; windows shorter and
-	 * longer than the trainer's 128-row attention blocks. */
+	 * longer than the trainer's 32-row attention blocks. */
 	struct btz_hparams a = { 16, 2, 2, 2, 64, 24, 1, 0, 0 };
 	struct btz_hparams b = { 32, 2, 8, 2, 64, 300, 1, 0, 0 };
 	struct btz_hparams c = { 16, 1, 1, 1, 32, 130, 1, 0, 0 };

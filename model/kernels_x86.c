@@ -1190,10 +1190,11 @@ VNNI_FN __m512i att_index64(const int32_t *s, __mmask32 m, __m512i vmx,
 
 /* The same indices on 32 word lanes, where att_weights_avx512 finds the
  * shift at least 33 and the index of 65535 at least 255 (every shipped
- * model's layers; with mul < 2^31 the shift is then at most 39). Then the index of d = mx - s is that of min(d, 65535)
- * (indices grow with d), one word: the signed-to-unsigned saturating pack
- * gives it, and a quadword permute restores the order the pack
- * interleaves. With mul = m1·2^16 + m0 (m1 < 2^15), d·mul = 2^32·qh +
+ * model's layers; with mul < 2^31 the shift is then at most 39). Then
+ * the index of d = mx - s is that of min(d, 65535) (indices grow with
+ * d), one word: the signed-to-unsigned saturating pack gives it, and a
+ * quadword permute restores the order the pack interleaves. With
+ * mul = m1·2^16 + m0 (m1 < 2^15), d·mul = 2^32·qh +
  * 2^16·(ql + ph) + pl, where qh, ql are the high and low words of d·m1
  * and ph, pl those of d·m0. The rounding term 2^(shift-1) is 2^32 ·
  * 2^(shift-33), and the words below 2^32 only carry into it, so the
@@ -1452,7 +1453,8 @@ static void residual_avx512(const int8_t *x, const int32_t *acc, size_t n,
 }
 
 #define IFMA_TARGET VNNI_TARGET ",avx512dq,avx512ifma"
-#define IFMA_FN static inline __attribute__((always_inline, target(IFMA_TARGET)))
+#define IFMA_FN                                                              \
+	static inline __attribute__((always_inline, target(IFMA_TARGET)))
 
 /* floor(N / B) of 8 lanes, on the 52-bit integer multiplies of AVX-512
  * IFMA, for B >= 1, R = floor(2^52 / B) and M < 2^52 below: the high

@@ -1568,6 +1568,10 @@ static void att_out_avx512ifma(const int64_t *num, const int64_t *z,
 	const __m512i lim = _mm512_set1_epi64((int64_t)1 << (47 - ao_shift));
 	const __m512i lo = _mm512_set1_epi64(-127), hi = _mm512_set1_epi64(127);
 
+	if (dh % 8 != 0) {
+		btz_att_out_scalar(num, z, nrows, dh, ao_shift, o, ostride);
+		return;
+	}
 	for (size_t i = 0; i < nrows; i++) {
 		const int64_t *n = num + i * dh;
 		int8_t *out = o + i * ostride;
@@ -1576,7 +1580,7 @@ static void att_out_avx512ifma(const int64_t *num, const int64_t *z,
 		for (size_t c = 0; c < dh; c += 8)
 			big |= _mm512_cmpge_epi64_mask(
 				_mm512_abs_epi64(_mm512_loadu_si512(n + c)), lim);
-		if (dh % 8 != 0 || big != 0 || z[i] >= ((int64_t)1 << 50)) {
+		if (big != 0 || z[i] >= ((int64_t)1 << 50)) {
 			btz_att_out_scalar(n, z + i, 1, dh, ao_shift, out, 0);
 			continue;
 		}

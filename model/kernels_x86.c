@@ -1025,29 +1025,33 @@ static void scores16_avx512vnni(const int8_t *q, size_t rows,
  * positions' values of channel c, so 8 rows keep their 16 sums each in
  * the lanes of two accumulators (e = 256·eh + el, both bytes unsigned,
  * each row's bytes split out once), with no transposes or lane
- * reductions: a block costs one load and, per row, two products with
- * the row's 4 weight bytes broadcast. A padding position has weight 0,
- * so blocks are read whole. */
+ * reductions: two passes (high bytes, then low), where a block costs
+ * one load and, per row, a product with the row's 4 weight bytes
+ * broadcast; 8 accumulators a pass, not 16, stay in registers. A
+ * padding position has weight 0, so blocks are read whole. */
 __attribute__((target(VNNI_TARGET)))
 static void wsum16_avx512vnni(const uint16_t *e, size_t estride,
 			      size_t nrows, const int8_t *V, size_t n,
 			      int32_t *part)
 {
-	static const uint8_t pad[256 + 32];
 	uint8_t eb[2][8][256 + 32] __attribute__((aligned(64)));
 	size_t nb = (n + 3) / 4;
 
 	for (size_t i0 = 0; i0 < nrows; i0 += 8) {
 		size_t nr = nrows - i0 < 8 ? nrows - i0 : 8;
-		const int8_t *lo[8], *hi[8];
 		__m512i A[8], B[8];
 
 		for (size_t r = 0; r < 8; r++) {
 			const uint16_t *er;
 
-			lo[r] = hi[r] = (const int8_t *)pad;
-			if (r >= nr)
+			/* Rows past nrows weigh 0: every row's bytes sit at a
+			 * fixed offset from eb, so the product loop needs one
+			 * address register, not 16 (which spilled). */
+			if (r >= nr) {
+				memset(eb[0][r], 0, 4 * nb);
+				memset(eb[1][r], 0, 4 * nb);
 				continue;
+			}
 			er = e + (i0 + r) * estride;
 			for (size_t j0 = 0; j0 < 4 * nb; j0 += 32) {
 				__m512i x = _mm512_maskz_loadu_epi16(
@@ -1062,8 +1066,6 @@ static void wsum16_avx512vnni(const uint16_t *e, size_t estride,
 					_mm512_cvtepi16_epi8(
 						_mm512_srli_epi16(x, 8)));
 			}
-			lo[r] = (const int8_t *)eb[0][r];
-			hi[r] = (const int8_t *)eb[1][r];
 		}
 #pragma GCC unroll 8
 		for (int r = 0; r < 8; r++)
@@ -1072,16 +1074,23 @@ static void wsum16_avx512vnni(const uint16_t *e, size_t estride,
 			__m512i v = _mm512_loadu_si512(V + 64 * b);
 
 #pragma GCC unroll 8
-			for (int r = 0; r < 8; r++) {
+			for (int r = 0; r < 8; r++)
 				A[r] = _mm512_dpbusd_epi32(
 					A[r],
-					_mm512_set1_epi32(load4(hi[r] + 4 * b, 4)),
+					_mm512_set1_epi32(load4(
+						(const int8_t *)eb[1][r] + 4 * b, 4)),
 					v);
+		}
+		for (size_t b = 0; b < nb; b++) {
+			__m512i v = _mm512_loadu_si512(V + 64 * b);
+
+#pragma GCC unroll 8
+			for (int r = 0; r < 8; r++)
 				B[r] = _mm512_dpbusd_epi32(
 					B[r],
-					_mm512_set1_epi32(load4(lo[r] + 4 * b, 4)),
+					_mm512_set1_epi32(load4(
+						(const int8_t *)eb[0][r] + 4 * b, 4)),
 					v);
-			}
 		}
 		for (size_t r = 0; r < nr; r++) {
 			int32_t *p = part + (i0 + r) * 16;

@@ -318,17 +318,18 @@ static void silu_muls(void)
 		}
 }
 
-/* att_weights(sc, n, mx, 1, 0): the index is mx - s. */
+/* One att_weights call against the scalar table's: the sum and every
+ * weight (e1, e2 hold n). */
 static void weights_case(const struct btz_kernels *t, const int32_t *sc,
-			 size_t n, int32_t mx, const uint16_t *table,
-			 uint16_t *e1, uint16_t *e2)
+			 size_t n, int32_t mx, int32_t mul, int32_t shift,
+			 const uint16_t *table, uint16_t *e1, uint16_t *e2)
 {
 	ncases++;
-	if (btz_kernels_scalar.att_weights(sc, n, mx, 1, 0, table, e1) !=
-		    t->att_weights(sc, n, mx, 1, 0, table, e2) ||
+	if (btz_kernels_scalar.att_weights(sc, n, mx, mul, shift, table, e1) !=
+		    t->att_weights(sc, n, mx, mul, shift, table, e2) ||
 	    memcmp(e1, e2, n * sizeof(*e1))) {
-		fprintf(stderr, "%s att_weights over %zu positions (index "
-			"= mx - s) differs\n", t->name, n);
+		fprintf(stderr, "%s att_weights over %zu positions, mul=%d "
+			"shift=%d, differs\n", t->name, n, mul, shift);
 		failures++;
 	}
 }
@@ -344,10 +345,10 @@ static void weights_long(const struct btz_kernels *t, const uint16_t *table)
 
 	for (size_t j = 0; j < n; j++)
 		sc[j] = -(int32_t)(j % 300);
-	weights_case(t, sc, 300, 0, table, e1, e2);
+	weights_case(t, sc, 300, 0, 1, 0, table, e1, e2); /* index mx - s */
 	for (int i = 0; i < 264; i++)
 		full[i] = 65535;
-	weights_case(t, sc, n, 0, full, e1, e2);
+	weights_case(t, sc, n, 0, 1, 0, full, e1, e2);
 	free(sc);
 	free(e1);
 	free(e2);
@@ -373,24 +374,14 @@ static void weights_words(const struct btz_kernels *t, const uint16_t *table)
 				       k % 4 == 2 ? INT32_MAX :
 				       least + rnd() % ((uint64_t)INT32_MAX - least + 1);
 			int32_t mx = (int32_t)(rnd() % 1000001) - 500000;
-			uint64_t z1, z2;
 
 			if (least > INT32_MAX)
 				mul = INT32_MAX;
 			for (size_t j = 0; j < n; j++)
 				sc[j] = mx - (int32_t)(k < 4 ? j : rnd() % (1u << 20));
 			sc[n / 2] = mx;
-			z1 = btz_kernels_scalar.att_weights(sc, n, mx, (int32_t)mul,
-							    sh, table, e1);
-			z2 = t->att_weights(sc, n, mx, (int32_t)mul, sh, table,
-					    e2);
-			ncases++;
-			if (z1 != z2 || memcmp(e1, e2, n * sizeof(*e1))) {
-				fprintf(stderr, "%s att_weights shift=%d "
-					"mul=%llu differs\n", t->name, sh,
-					(unsigned long long)mul);
-				failures++;
-			}
+			weights_case(t, sc, n, mx, (int32_t)mul, sh, table, e1,
+				     e2);
 		}
 	}
 	free(sc);
@@ -424,7 +415,6 @@ static void weights(void)
 		     si++) {
 			for (size_t n = 1; n < 300; n += n < 20 ? 1 : 23) {
 				int32_t mx = INT32_MIN, mul;
-				uint64_t z1, z2;
 
 				for (size_t j = 0; j < n; j++) {
 					sc[j] = (int32_t)(rnd() % 8388607u) -
@@ -433,19 +423,8 @@ static void weights(void)
 				}
 				mul = (n & 1) ? INT32_MAX
 					      : (int32_t)(rnd() & 0x7fffffff);
-				z1 = btz_kernels_scalar.att_weights(
-					sc, n, mx, mul, shifts[si], table, e1);
-				z2 = tested[t]->att_weights(sc, n, mx, mul,
-							    shifts[si], table,
-							    e2);
-				ncases++;
-				if (z1 != z2 || memcmp(e1, e2, n * 2)) {
-					fprintf(stderr, "%s att_weights n=%zu "
-						"shift=%d mul=%d differs\n",
-						tested[t]->name, n,
-						shifts[si], mul);
-					failures++;
-				}
+				weights_case(tested[t], sc, n, mx, mul,
+					     shifts[si], table, e1, e2);
 			}
 		}
 		weights_long(tested[t], table);

@@ -1613,24 +1613,32 @@ static void att_out_avx512ifma(const int64_t *num, const int64_t *z,
 	}
 }
 
+/* Whether the VNNI table's IFMA forms run here (Ice Lake, Zen 4 and
+ * later; Cascade Lake has VNNI without it). It reads what the compiler's
+ * startup code found: a load or two, cheap enough per call, and
+ * nothing that threads could race on. */
+static int ifma_ok(void)
+{
+	return __builtin_cpu_supports("avx512ifma") &&
+	       __builtin_cpu_supports("avx512dq");
+}
+
 static void att_out_avx512(const int64_t *num, const int64_t *z,
 			   size_t nrows, size_t dh, int32_t ao_shift,
 			   int8_t *o, size_t ostride)
 {
-	if (__builtin_cpu_supports("avx512ifma") &&
-	    __builtin_cpu_supports("avx512dq"))
+	if (ifma_ok())
 		att_out_avx512ifma(num, z, nrows, dh, ao_shift, o, ostride);
 	else
 		btz_att_out_scalar(num, z, nrows, dh, ao_shift, o, ostride);
 }
 
-/* The VNNI table's layer norm: IFMA where the CPU has it (Ice Lake, Zen 4
- * and later; Cascade Lake has VNNI without it), else the scalar form. */
+/* The VNNI table's layer norm: IFMA where the CPU has it, else the
+ * scalar form. */
 static void layer_norm_avx512(const int32_t *r, size_t d, const int32_t *g,
 			      const int32_t *b, int32_t shift, int8_t *out)
 {
-	if (__builtin_cpu_supports("avx512ifma") &&
-	    __builtin_cpu_supports("avx512dq"))
+	if (ifma_ok())
 		layer_norm_avx512ifma(r, d, g, b, shift, out);
 	else
 		btz_layer_norm(r, d, g, b, shift, out);

@@ -1168,27 +1168,36 @@ static void silu_mul_avx512(const int8_t *a, const int8_t *u, size_t n,
 	}
 }
 
+/* d = mx - s of 32 positions as two vectors of 16; m masks the last,
+ * partial step (lanes past n read nothing). */
+VNNI_FN void att_d(const int32_t *s, __mmask32 m, __m512i vmx, __m512i d[2])
+{
+	for (int h = 0; h < 2; h++) {
+		__mmask16 mh = (__mmask16)(m >> (16 * h));
+
+		d[h] = _mm512_sub_epi32(
+			vmx, mh == 0xffff ? _mm512_loadu_si512(s + 16 * h)
+					  : _mm512_maskz_loadu_epi32(mh, s + 16 * h));
+	}
+}
+
 /* The table indices of 32 positions as the scalar form computes them:
  * 64-bit products on even and odd lanes, rounding shift, clamped (at
- * 255, or lower where the table is 0 from the clamp on);
- * as 32 words. m masks the last, partial step (lanes past n read
- * nothing). Both factors are non-negative: the signed products and
- * shifts are the unsigned ones. */
+ * 255, or lower where the table is 0 from the clamp on); as 32 words.
+ * Both factors are non-negative: the signed products and shifts are the
+ * unsigned ones. */
 VNNI_FN __m512i att_index64(const int32_t *s, __mmask32 m, __m512i vmx,
 			    __m512i vmul, __m512i round, __m128i cnt,
 			    int64_t clamp)
 {
 	const __m512i top = _mm512_set1_epi64(clamp);
-	__m512i idx[2];
+	__m512i idx[2], d[2];
 
+	att_d(s, m, vmx, d);
 	for (int h = 0; h < 2; h++) {
-		__mmask16 mh = (__mmask16)(m >> (16 * h));
-		__m512i ev, od,
-			x = mh == 0xffff ? _mm512_loadu_si512(s + 16 * h)
-					 : _mm512_maskz_loadu_epi32(mh, s + 16 * h);
+		__m512i ev, od;
 
-		mul_rshift16(_mm512_sub_epi32(vmx, x), vmul, round, cnt, &ev,
-			     &od);
+		mul_rshift16(d[h], vmul, round, cnt, &ev, &od);
 		idx[h] = merge16(_mm512_min_epi64(ev, top),
 				 _mm512_min_epi64(od, top));
 	}
@@ -1216,13 +1225,7 @@ VNNI_FN __m512i att_index16(const int32_t *s, __mmask32 m, __m512i vmx,
 	const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
 	__m512i x[2];
 
-	for (int h = 0; h < 2; h++) {
-		__mmask16 mh = (__mmask16)(m >> (16 * h));
-
-		x[h] = _mm512_sub_epi32(
-			vmx, mh == 0xffff ? _mm512_loadu_si512(s + 16 * h)
-					  : _mm512_maskz_loadu_epi32(mh, s + 16 * h));
-	}
+	att_d(s, m, vmx, x);
 	__m512i d = _mm512_permutexvar_epi64(order,
 					     _mm512_packus_epi32(x[0], x[1]));
 	__m512i ql = _mm512_mullo_epi16(d, m1);

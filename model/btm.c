@@ -354,6 +354,10 @@ enum btz_status btz_hparams_check(const struct btz_hparams *hp,
 				"layout transform = %u not supported "
 				"(this btz reads 0..%u)", hp->transform,
 				BTZ_TRANSFORM_MAX);
+	if (btz_hp_span(hp) >= hp->context)
+		return btz_fail(err, BTZ_E_CORRUPT, "attention span %" PRIu32
+				" is not below context = %" PRIu32,
+				btz_hp_span(hp), hp->context);
 	/* Windows start on whole pixels or samples, as in training. */
 	size_t unit = btz_window_unit(hp->modality, hp->transform);
 	if (hp->context % unit != 0)

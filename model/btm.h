@@ -16,7 +16,11 @@ extern const uint8_t btz_btm_magic[8];
 
 /* Flags of the file's head. */
 #define BTZ_BTM_MATCH 1u /* code through the match layer (coder/match.h) */
-#define BTZ_BTM_FLAGS BTZ_BTM_MATCH
+/* Bits 16-31: the attention span in units of 16 positions, 0 for the
+ * whole window (doc/model.md, "Attention span"). */
+#define BTZ_BTM_SPAN_SHIFT 16
+#define BTZ_BTM_SPAN_UNIT 16u
+#define BTZ_BTM_FLAGS (BTZ_BTM_MATCH | 0xffff0000u)
 
 struct btz_hparams {
 	uint32_t d, layers, heads, kv_heads, ff, context;
@@ -49,6 +53,13 @@ struct btz_model {
 	void *arena;             /* every tensor, aligned; owned */
 	size_t arena_size;
 };
+
+/* The attention span of a model's rows in positions, 0 for the whole
+ * window. */
+static inline uint32_t btz_hp_span(const struct btz_hparams *hp)
+{
+	return (hp->flags >> BTZ_BTM_SPAN_SHIFT) * BTZ_BTM_SPAN_UNIT;
+}
 
 /* Validates hyperparameters against the limits of doc/model.md. */
 enum btz_status btz_hparams_check(const struct btz_hparams *hp,

@@ -29,6 +29,7 @@ struct btz_engine {
 	int8_t *kc, *vc;      /* [L][nwin][Hkv][hsz]: a head's rows together */
 	size_t hsz;           /* bytes of a head's keys (or values) */
 	int blk16;            /* the caches in kernels.h's blocked layout */
+	uint32_t span;        /* the model's attention span, 0: none */
 	int8_t *kvrow;        /* [kvd] one row's keys or values */
 	int8_t *x, *q, *o, *x1, *a, *u, *h;
 	int32_t *acc, *r;
@@ -89,17 +90,46 @@ static void cache_put(const struct btz_engine *e, int8_t *base,
 static void prefetch_kv(const struct btz_engine *e, size_t layer, size_t w,
 			size_t p)
 {
-	size_t bytes = (p + 1) * e->m->dh;
+	size_t dh = e->m->dh, bytes = (p + 1) * dh;
+	size_t from = (btz_att_tail(p, e->span) - BTZ_ATT_SINK) * dh;
 
 	for (size_t g = 0; g < e->m->hp.kv_heads; g++) {
 		const int8_t *K = cache_head(e, e->kc, layer, w, g);
 		const int8_t *V = cache_head(e, e->vc, layer, w, g);
 
-		for (size_t b = 0; b < bytes; b += 64) {
+		/* The sink, then the tail (from 0: the whole run). */
+		for (size_t b = 0; b < BTZ_ATT_SINK * dh && from > 0; b += 64) {
+			__builtin_prefetch(K + b, 0, 2);
+			__builtin_prefetch(V + b, 0, 2);
+		}
+		for (size_t b = from; b < bytes; b += 64) {
 			__builtin_prefetch(K + b, 0, 2);
 			__builtin_prefetch(V + b, 0, 2);
 		}
 	}
+}
+
+/* Under an attention span, window w's rows from position p on attend
+ * to the sink and to positions from st = btz_att_tail(p) on, and never
+ * again to those between: the sink's keys and values are copied over the
+ * 16 positions just before st, so both parts are one run of the caches
+ * (in either layout) from base = st - 16. Returns base (0: nothing left
+ * out, nothing copied). */
+static size_t sink_before_tail(struct btz_engine *e, size_t layer, size_t w,
+			       size_t p)
+{
+	size_t st = btz_att_tail(p, e->span), dh = e->m->dh;
+
+	if (st == BTZ_ATT_SINK)
+		return 0;
+	for (size_t g = 0; g < e->m->hp.kv_heads; g++) {
+		int8_t *K = cache_head(e, e->kc, layer, w, g);
+		int8_t *V = cache_head(e, e->vc, layer, w, g);
+
+		memcpy(K + (st - BTZ_ATT_SINK) * dh, K, BTZ_ATT_SINK * dh);
+		memcpy(V + (st - BTZ_ATT_SINK) * dh, V, BTZ_ATT_SINK * dh);
+	}
+	return st - BTZ_ATT_SINK;
 }
 
 /* Scores of rows queries (dh each) against a head's keys 0..n-1. */
@@ -138,9 +168,13 @@ static uint64_t now_ns(void)
 
 /* Softmax and weighted sum of nrows rows of scores S (stride ncol) that
  * share the value rows V: the heads of a key/value group at one position
- * (step 0), or one head's consecutive positions (step 1). Row i covers
- * positions 0 .. len0 + i·step - 1 (two passes: its maximum first, never
- * online); its weights are zero past them, ncol being the longest. Then
+ * (step 0), or one head's consecutive positions p0, p0 + 1, ... (step 1).
+ * Row i covers columns 0 .. len0 + i·step - 1 (two passes: its maximum
+ * first, never online); its weights are zero past them, ncol being the
+ * longest. Column c >= BTZ_ATT_SINK is position c + base (the tail of an
+ * attention span, after the sink: doc/model.md), and a row whose own
+ * tail starts later skips the columns between, its weights zero there.
+ * Then
  * one weighted sum of all the rows in int32 blocks of 256 positions
  * (256 * 65535 * 127 < 2^31, so each block is exact), added up in int64.
  * GCC vectorizes the loops here only when asked; integer results do not
@@ -150,20 +184,39 @@ __attribute__((optimize("tree-vectorize")))
 #endif
 static void attend_rows(struct btz_engine *e, const struct btz_layer *ly,
 			const int32_t *S, size_t nrows, size_t len0,
-			size_t step, const int8_t *V, int8_t *o,
-			size_t ostride)
+			size_t step, size_t p0, size_t base, const int8_t *V,
+			int8_t *o, size_t ostride)
 {
 	size_t dh = e->m->dh, ncol = len0 + (nrows - 1) * step;
+	const size_t k = BTZ_ATT_SINK;
 
 	for (size_t i = 0; i < nrows; i++) {
 		size_t len = len0 + i * step;
+		size_t skip = btz_att_tail(p0 + i * step, e->span) - k - base;
 		const int32_t *s = S + i * ncol;
 		uint16_t *er = e->e + i * ncol;
-		int32_t mx = e->k->max_s32(s, len);
 
-		e->z[i] = (int64_t)e->k->att_weights(s, len, mx, ly->a_mul,
-						     ly->a_shift, e->exp_att,
-						     er);
+		if (skip == 0) {
+			int32_t mx = e->k->max_s32(s, len);
+
+			e->z[i] = (int64_t)e->k->att_weights(
+				s, len, mx, ly->a_mul, ly->a_shift, e->exp_att,
+				er);
+		} else {
+			/* The sink, then the row's own tail. */
+			size_t t = k + skip;
+			int32_t m0 = e->k->max_s32(s, k);
+			int32_t m1 = e->k->max_s32(s + t, len - t);
+			int32_t mx = m0 > m1 ? m0 : m1;
+
+			e->z[i] = (int64_t)e->k->att_weights(
+				s, k, mx, ly->a_mul, ly->a_shift, e->exp_att,
+				er);
+			e->z[i] += (int64_t)e->k->att_weights(
+				s + t, len - t, mx, ly->a_mul, ly->a_shift,
+				e->exp_att, er + t);
+			memset(er + k, 0, skip * sizeof(*er));
+		}
 		memset(er + len, 0, (ncol - len) * sizeof(*er));
 	}
 	memset(e->num, 0, nrows * dh * sizeof(*e->num));
@@ -208,18 +261,20 @@ static void attend(struct btz_engine *e, size_t layer,
 	size_t dh = m->dh, H = m->hp.heads, Hkv = m->hp.kv_heads;
 	size_t per = H / Hkv;
 
+	size_t base = sink_before_tail(e, layer, w, p);
+
 	for (size_t g = 0; g < Hkv; g++) {
-		const int8_t *K = cache_head(e, e->kc, layer, w, g);
-		const int8_t *V = cache_head(e, e->vc, layer, w, g);
+		const int8_t *K = cache_head(e, e->kc, layer, w, g) + base * dh;
+		const int8_t *V = cache_head(e, e->vc, layer, w, g) + base * dh;
 
 		for (size_t h0 = g * per; h0 < (g + 1) * per; h0 += ATT_BLOCK) {
 			size_t nh = (g + 1) * per - h0;
 
 			if (nh > ATT_BLOCK)
 				nh = ATT_BLOCK;
-			scores(e, q + h0 * dh, nh, K, p + 1, e->sblk);
-			attend_rows(e, ly, e->sblk, nh, p + 1, 0, V,
-				    o + h0 * dh, dh);
+			scores(e, q + h0 * dh, nh, K, p + 1 - base, e->sblk);
+			attend_rows(e, ly, e->sblk, nh, p + 1 - base, 0, p,
+				    base, V, o + h0 * dh, dh);
 		}
 	}
 }
@@ -235,20 +290,26 @@ static void attend_block(struct btz_engine *e, size_t layer,
 	const struct btz_model *m = e->m;
 	size_t dh = m->dh, H = m->hp.heads, Hkv = m->hp.kv_heads;
 
-	for (size_t h = 0; h < H; h++) {
-		size_t g = h * Hkv / H;
-		const int8_t *K = cache_head(e, e->kc, layer, w, g);
-		const int8_t *V = cache_head(e, e->vc, layer, w, g);
+	/* Blocks of rows outside, heads inside: a block's sink copy
+	 * overwrites positions that only later blocks leave out. */
+	for (size_t r0 = 0; r0 < nrows; r0 += ATT_BLOCK) {
+		size_t r1 = nrows - r0 < ATT_BLOCK ? nrows : r0 + ATT_BLOCK;
+		size_t base = sink_before_tail(e, layer, w, p0 + r0);
+		size_t ncol = p0 + r1 - base;
 
-		for (size_t r = 0; r < nrows; r++)
-			memcpy(e->qh + r * dh, e->q + r * e->qd + h * dh, dh);
-		for (size_t r0 = 0; r0 < nrows; r0 += ATT_BLOCK) {
-			size_t r1 = nrows - r0 < ATT_BLOCK ? nrows
-							   : r0 + ATT_BLOCK;
-			size_t ncol = p0 + r1;
+		for (size_t h = 0; h < H; h++) {
+			size_t g = h * Hkv / H;
+			const int8_t *K = cache_head(e, e->kc, layer, w, g) +
+					  base * dh;
+			const int8_t *V = cache_head(e, e->vc, layer, w, g) +
+					  base * dh;
 
-			scores(e, e->qh + r0 * dh, r1 - r0, K, ncol, e->sblk);
-			attend_rows(e, ly, e->sblk, r1 - r0, p0 + r0 + 1, 1, V,
+			for (size_t r = r0; r < r1; r++)
+				memcpy(e->qh + (r - r0) * dh,
+				       e->q + r * e->qd + h * dh, dh);
+			scores(e, e->qh, r1 - r0, K, ncol, e->sblk);
+			attend_rows(e, ly, e->sblk, r1 - r0,
+				    p0 + r0 + 1 - base, 1, p0 + r0, base, V,
 				    e->o + r0 * e->qd + h * dh, e->qd);
 		}
 	}
@@ -542,6 +603,7 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 	if (e->wide < 256)
 		e->wide = 256;
 	/* The blocked layout where the kernels have it: kernels.h. */
+	e->span = btz_hp_span(&m->hp);
 	e->blk16 = m->dh == 16 && e->k->scores16 != NULL &&
 		   e->k->wsum16 != NULL;
 	e->hsz = e->blk16 ? (W + 15) / 16 * 256 : W * (size_t)m->dh;

@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "common/bytes.h"
+#include "model/intops.h"
 
 static const uint8_t btf_magic[8] = { 0x89, 'B', 'T', 'F',
 				      '\r', '\n', 0x1a, '\n' };
@@ -507,8 +508,12 @@ enum btz_status btz_fmodel_forward_ex(const struct btz_fmodel *fm,
 				size_t g = h * Hkv / H;
 				const float *qh = q + t * d + h * dh;
 				double mx = -INFINITY, z = 0;
+				/* Past the sink, the span's tail (all of it
+				 * without a span). */
+				size_t st = btz_att_tail(t, btz_hp_span(hp));
+#define KEPT(j) (j = (j + 1 == BTZ_ATT_SINK ? st : j + 1))
 
-				for (size_t j = 0; j <= t; j++) {
+				for (size_t j = 0; j <= t; KEPT(j)) {
 					const float *kj = k + j * kvd + g * dh;
 					double s = 0;
 
@@ -518,18 +523,19 @@ enum btz_status btz_fmodel_forward_ex(const struct btz_fmodel *fm,
 					if (p[j] > mx)
 						mx = p[j];
 				}
-				for (size_t j = 0; j <= t; j++) {
+				for (size_t j = 0; j <= t; KEPT(j)) {
 					p[j] = (float)exp(p[j] - mx);
 					z += p[j];
 				}
 				for (size_t c = 0; c < dh; c++) {
 					double acc = 0;
 
-					for (size_t j = 0; j <= t; j++)
+					for (size_t j = 0; j <= t; KEPT(j))
 						acc += (double)p[j] *
 						       v[j * kvd + g * dh + c];
 					o[t * d + h * dh + c] = (float)(acc / z);
 				}
+#undef KEPT
 			}
 		matmul(r, o, ly->wo, n, d, d);
 		for (size_t i = 0; i < n * d; i++)

@@ -316,6 +316,7 @@ static enum btz_status layer(struct btz_gpu *g, size_t l, size_t rows,
 	a.vc = g->vc;
 	a.layer = (uint32_t)l;
 	a.att_table = g->att_table;
+	a.span = btz_hp_span(&m->hp);
 	a.a_mul = s->a_mul;
 	a.a_shift = s->a_shift;
 	a.ao_shift = s->ao_shift;

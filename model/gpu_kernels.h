@@ -51,6 +51,7 @@ struct gk_args {
 	uint32_t *sym; /* GK_SYM's intervals [rows][2] */
 	uint32_t *qf;  /* GK_SYM's queried frequencies [rows] */
 	uint32_t d, ncol, k, kvd, qd, dh, H, Hkv, W, nwin, layer;
+	uint32_t span; /* the model's attention span, 0: none */
 	int32_t shift, rx, a_mul, a_shift, ao_shift, mh, f_mul, f_shift;
 	uint32_t total;
 };
@@ -78,8 +79,11 @@ static inline BTZ_HD void gk_attend(size_t i, const struct gk_args *a)
 	const int8_t *q = a->q + r * a->qd + h * dh;
 	int64_t num[BTZ_BTM_DH_MAX], z = 0;
 	int32_t mx = INT32_MIN;
+	/* Past the sink, the span's tail (all of it without a span). */
+	size_t st = btz_att_tail(p, a->span);
+#define GK_KEPT(j) (j = (j + 1 == BTZ_ATT_SINK ? st : j + 1))
 
-	for (size_t j = 0; j <= p; j++) {
+	for (size_t j = 0; j <= p; GK_KEPT(j)) {
 		int32_t s = gk_dot(q, K + j * dh, dh);
 
 		if (s > mx)
@@ -87,7 +91,7 @@ static inline BTZ_HD void gk_attend(size_t i, const struct gk_args *a)
 	}
 	for (size_t c = 0; c < dh; c++)
 		num[c] = 0;
-	for (size_t j = 0; j <= p; j++) {
+	for (size_t j = 0; j <= p; GK_KEPT(j)) {
 		uint16_t e = btz_att_weight(gk_dot(q, K + j * dh, dh), mx,
 					    a->a_mul, a->a_shift,
 					    a->att_table);
@@ -99,6 +103,7 @@ static inline BTZ_HD void gk_attend(size_t i, const struct gk_args *a)
 	for (size_t c = 0; c < dh; c++)
 		a->out8[r * a->qd + h * dh + c] =
 			btz_att_out(num[c], a->ao_shift, z);
+#undef GK_KEPT
 }
 
 static inline BTZ_HD void gk_run(enum gk_id id, size_t i,

@@ -54,6 +54,7 @@ struct tk_args {
 	const float *q, *k, *v, *o, *lse, *dd, *dout;
 	float *dq, *dk, *dv, *ol, *odd; /* outputs: o, lse, dd */
 	uint32_t N, T, d, F, H, Hkv, dh, hq, kv, parts, cols;
+	uint32_t span; /* the model's attention span, 0: none */
 	float scale, inv;
 	int grad;
 };
@@ -125,8 +126,12 @@ static inline BTZ_HD void tk_head(size_t i, const struct tk_args *a,
 	*b = i / a->T / a->H;
 }
 
-/* Softmax over keys 0..t of row t, head h: two passes (maximum, then
- * weights), the output normalized at the end. */
+/* The next key of a row after key j: past the sink, the first of the
+ * attention span's tail st (model/intops.h). */
+#define TK_KEPT(j, st) (j = (j + 1 == BTZ_ATT_SINK ? (st) : j + 1))
+
+/* Softmax over keys 0..t of row t, head h (those the span keeps): two
+ * passes (maximum, then weights), the output normalized at the end. */
 static inline BTZ_HD void tk_attn(size_t i, const struct tk_args *a)
 {
 	size_t b, h, t;
@@ -137,15 +142,16 @@ static inline BTZ_HD void tk_attn(size_t i, const struct tk_args *a)
 	const float *q = a->q + r * a->hq + h * a->dh;
 	const float *kb = a->k + b * a->T * a->kv + g * a->dh;
 	const float *vb = a->v + b * a->T * a->kv + g * a->dh;
+	size_t st = btz_att_tail(t, a->span);
 
-	for (size_t j = 0; j <= t; j++) {
+	for (size_t j = 0; j <= t; TK_KEPT(j, st)) {
 		float s = a->scale * tk_dot(q, kb + j * a->kv, a->dh);
 
 		mx = s > mx ? s : mx;
 	}
 	for (uint32_t c = 0; c < a->dh; c++)
 		acc[c] = 0;
-	for (size_t j = 0; j <= t; j++) {
+	for (size_t j = 0; j <= t; TK_KEPT(j, st)) {
 		float p = expf(a->scale * tk_dot(q, kb + j * a->kv, a->dh) - mx);
 
 		sum += p;
@@ -178,10 +184,11 @@ static inline BTZ_HD void tk_attn_dq(size_t i, const struct tk_args *a)
 	const float *kb = a->k + b * a->T * a->kv + g * a->dh;
 	const float *vb = a->v + b * a->T * a->kv + g * a->dh;
 	float lse = a->lse[i], D = a->dd[i];
+	size_t st = btz_att_tail(t, a->span);
 
 	for (uint32_t c = 0; c < a->dh; c++)
 		acc[c] = 0;
-	for (size_t j = 0; j <= t; j++) {
+	for (size_t j = 0; j <= t; TK_KEPT(j, st)) {
 		float p = expf(a->scale * tk_dot(q, kb + j * a->kv, a->dh) - lse);
 		float ds = p * (tk_dot(dO, vb + j * a->kv, a->dh) - D) * a->scale;
 
@@ -209,7 +216,8 @@ static inline BTZ_HD void tk_attn_dkv(size_t i, const struct tk_args *a)
 		/* From the first key of j's warp, so that a warp's threads
 		 * read the same row at once (rows before j add nothing). */
 		for (size_t t = j - j % 32; t < a->T; t++) {
-			if (t < j)
+			if (t < j || (j >= BTZ_ATT_SINK &&
+				      j < btz_att_tail(t, a->span)))
 				continue;
 			size_t off = (b * a->T + t) * a->hq + h * a->dh;
 			size_t li = (b * a->H + h) * a->T + t;

@@ -98,6 +98,21 @@ static inline BTZ_HD uint16_t btz_att_weight(int32_t s, int32_t mx,
 	return table[idx > 255 ? 255 : idx];
 }
 
+/* Positions a row always attends to under an attention span: the
+ * window's first 16, a block of the caches' layout (kernels.h). */
+#define BTZ_ATT_SINK 16u
+
+/* Under an attention span (doc/model.md), the row at position p attends
+ * to positions 0 .. BTZ_ATT_SINK - 1 and to those from the returned one
+ * to p: a multiple of 16, at most span + 15 of them. Where that leaves
+ * nothing out, and for span 0 (the whole window), BTZ_ATT_SINK. */
+static inline BTZ_HD size_t btz_att_tail(size_t p, uint32_t span)
+{
+	if (span == 0 || p + 1 < (size_t)span + 2 * BTZ_ATT_SINK)
+		return BTZ_ATT_SINK;
+	return (p + 1 - span) / 16 * 16;
+}
+
 /* One output of a head: the weighted sum num over the weights' sum z. */
 static inline BTZ_HD int8_t btz_att_out(int64_t num, int32_t ao_shift,
 					int64_t z)

@@ -495,7 +495,12 @@ static void test_hostile_fields(void)
 	PATCH32(b, nb, 24, 3, BTZ_E_CORRUPT, "kv_heads = 3 does not divide");
 	PATCH32(a, n, 32, 15, BTZ_E_LIMIT, "context = 15");
 	PATCH32(a, n, 36, 2, BTZ_E_UNSUPPORTED, "flags 0x00000002");
-	PATCH32(a, n, 36, 1u << 31, BTZ_E_UNSUPPORTED, "flags 0x80000000");
+	PATCH32(a, n, 36, 1u << 15, BTZ_E_UNSUPPORTED, "flags 0x00008000");
+	/* Bits 16-31: an attention span, below the context. */
+	PATCH32(a, n, 36, 1u << 31, BTZ_E_CORRUPT,
+		"attention span 524288 is not below context");
+	PATCH32(a, n, 36, btz_get_le32(a + 32) / 16 << 16, BTZ_E_CORRUPT,
+		"is not below context");
 	PATCH32(a, n, 40, 4, BTZ_E_CORRUPT, "modality = 4");
 	PATCH32(a, n, 40, 9u << 8, BTZ_E_UNSUPPORTED, "transform = 9");
 	PATCH32(a, n, 40, 1u << 24, BTZ_E_CORRUPT, "reserved");

@@ -11,6 +11,7 @@
 
 #include "model/engine.h"
 #include "model/gpu.h"
+#include "model/intops.h"
 #include "model/kernels.h"
 #include "tests/check.h"
 
@@ -223,11 +224,47 @@ static void test_match_changes(struct btz_model *m)
 	free(y);
 }
 
+/* btz_att_tail as doc/model.md defines it: the sink and the last span
+ * to span + 15 positions, whole blocks of 16. */
+static void test_att_tail(void)
+{
+	CHECK_EQ(btz_att_tail(1023, 0), 16);
+	CHECK_EQ(btz_att_tail(1023, 512), 512);
+	CHECK_EQ(btz_att_tail(1022, 512), 496);
+	CHECK_EQ(btz_att_tail(542, 512), 16);
+	CHECK_EQ(btz_att_tail(543, 512), 32);
+	CHECK_EQ(btz_att_tail(5, 16), 16);
+	CHECK_EQ(btz_att_tail(47, 16), 32);
+	for (size_t p = 0; p < 200; p++) {
+		size_t st = btz_att_tail(p, 32);
+
+		CHECK(st % 16 == 0 && st >= 16);
+		/* Everything, or the sink and 32 to 47 positions. */
+		CHECK(st == 16 || (p + 1 - st >= 32 && p + 1 - st < 48));
+	}
+}
+
+/* A span leaves positions out: the same weights with and without it
+ * agree before the first row it cuts and differ after. */
+static void test_span_changes(struct btz_model *m)
+{
+	uint32_t flags = m->hp.flags, span = btz_hp_span(&m->hp);
+	uint64_t a, b, c, d;
+
+	test_schedules(m, &a, &b);
+	m->hp.flags &= 0xffffu;
+	test_schedules(m, &c, &d);
+	m->hp.flags = flags;
+	CHECK(a != c && b != d);
+	CHECK(span > 0 && span + 32 <= m->hp.context);
+}
+
 /* The models other than the golden one, and their CPU hashes. */
 struct other {
 	struct btz_model *m;
 	uint64_t hl, hf, hc, hm;
 };
+#define NO 4
 
 /* Engines on device dev give the CPU's integers for every model. */
 static void test_device(enum btz_device dev, const char *name,
@@ -260,14 +297,21 @@ int main(int argc, char **argv)
 	struct btz_model *m = gen(1, 64, 2, 8, 2, 256, 64);
 	/* As many key/value heads as heads; and odd widths (dh = 5, a
 	 * key/value row of 10, ff 100) that cuBLAS's int8 products refuse,
-	 * so the GPU engine's own product kernel runs too. */
-	struct other o[2] = { { gen(2, 32, 1, 8, 8, 128, 32), 0, 0, 0, 0 },
-			      { gen(3, 40, 2, 8, 2, 100, 48), 0, 0, 0, 0 } };
+	 * so the GPU engine's own product kernel runs too. The last two
+	 * have attention spans (of 32 and of 16 positions): heads of 16
+	 * (the blocked caches where the CPU has them) over windows of 160,
+	 * and the odd widths again. */
+	struct other o[NO] = { { gen(2, 32, 1, 8, 8, 128, 32), 0, 0, 0, 0 },
+			       { gen(3, 40, 2, 8, 2, 100, 48), 0, 0, 0, 0 },
+			       { gen(4, 32, 2, 2, 1, 64, 160), 0, 0, 0, 0 },
+			       { gen(5, 40, 2, 8, 2, 100, 96), 0, 0, 0, 0 } };
 	uint64_t hl, hf, hc, hm;
 	char why[256];
 	int cuda_only = argc > 1 && strcmp(argv[1], "cuda") == 0, skip = 0;
 
-	for (size_t i = 0; i < 2; i++) {
+	o[2].m->hp.flags |= 2u << BTZ_BTM_SPAN_SHIFT;
+	o[3].m->hp.flags |= 1u << BTZ_BTM_SPAN_SHIFT;
+	for (size_t i = 0; i < NO; i++) {
 		test_schedules(o[i].m, &o[i].hl, &o[i].hf);
 		o[i].hc = test_coding(o[i].m, 0);
 		o[i].hm = test_coding(o[i].m, 1);
@@ -277,7 +321,7 @@ int main(int argc, char **argv)
 			printf("test_engine cuda: skipped: %s\n", why);
 			skip = 1;
 		} else {
-			test_device(BTZ_DEVICE_CUDA, "cuda", m, o, 2);
+			test_device(BTZ_DEVICE_CUDA, "cuda", m, o, NO);
 		}
 		goto done;
 	}
@@ -292,6 +336,9 @@ int main(int argc, char **argv)
 	CHECK_EQ(hc, GOLDEN_CODED);
 	CHECK_EQ(hm, GOLDEN_MATCH);
 	test_match_changes(m);
+	test_att_tail();
+	test_span_changes(o[2].m);
+	test_span_changes(o[3].m);
 	/* Every kernel this CPU runs gives the pinned integers, in both
 	 * schedules (the engine picks its kernel from BTZ_KERNEL). */
 	for (const struct btz_kernels *const *k = btz_kernels_all(); *k; k++) {
@@ -310,12 +357,17 @@ int main(int argc, char **argv)
 		CHECK_EQ(hf, GOLDEN_FREQ);
 		CHECK_EQ(hc, GOLDEN_CODED);
 		CHECK_EQ(hm, GOLDEN_MATCH);
+		for (size_t i = 0; i < NO; i++) {
+			test_schedules(o[i].m, &hl, &hf);
+			CHECK_EQ(hl, o[i].hl);
+			CHECK_EQ(hf, o[i].hf);
+		}
 	}
 	unsetenv("BTZ_KERNEL");
-	test_device(BTZ_DEVICE_SIM, "sim", m, o, 2);
+	test_device(BTZ_DEVICE_SIM, "sim", m, o, NO);
 done:
 	btz_model_free(m);
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < NO; i++)
 		btz_model_free(o[i].m);
 	if (failures) {
 		fprintf(stderr, "test_engine: %d checks failed\n", failures);

@@ -90,6 +90,14 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 	printf("d%u L%u H%u/%u W%u B%zu: loss %.6f, reference %.6f\n", hp->d,
 	       hp->layers, hp->heads, hp->kv_heads, hp->context, B, loss, ref);
 	CHECK(fabs(loss - ref) < 1e-4 * ref);
+	if (btz_hp_span(hp) > 0) {
+		/* The span leaves positions out: without it, another loss. */
+		uint32_t flags = fm->hp.flags;
+
+		fm->hp.flags &= 0xffffu;
+		CHECK(ref_loss(fm, data, B, T) != ref);
+		fm->hp.flags = flags;
+	}
 	/* Activations rounded to int8 grids (--qat-act): the loss moves,
 	 * by little; off again, it is back. */
 	btz_net_set_actq(net, 1);
@@ -248,6 +256,11 @@ int main(int argc, char **argv)
 	struct btz_hparams a = { 16, 2, 2, 2, 64, 24, 1, 0, 0 };
 	struct btz_hparams b = { 32, 2, 8, 2, 64, 300, 1, 0, 0 };
 	struct btz_hparams c = { 16, 1, 1, 1, 32, 130, 1, 0, 0 };
+	/* Attention spans: 32 positions over windows of 300, 16 over 130. */
+	struct btz_hparams d = b, e = c;
+
+	d.flags = 2u << BTZ_BTM_SPAN_SHIFT;
+	e.flags = 1u << BTZ_BTM_SPAN_SHIFT;
 
 	if (argc > 1 && strcmp(argv[1], "cuda") == 0) {
 		char why[256];
@@ -264,5 +277,7 @@ int main(int argc, char **argv)
 	check_model(&a, 3, 1);
 	check_model(&b, 2, 2);
 	check_model(&c, 2, 3);
+	check_model(&d, 2, 4);
+	check_model(&e, 2, 5);
 	return failures ? 1 : 0;
 }

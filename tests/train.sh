@@ -98,17 +98,41 @@ expect_status 0 "$BTZTRAIN" $small -n 0 --init a.btm --no-match -o nm.btm \
 	train.bin
 expect_err "exported without training"
 [ "$(flags nm.btm)" = 0 ] || fail "--no-match left flags $(flags nm.btm)"
-# shellcheck disable=SC2086
-expect_status 0 "$BTZTRAIN" $small -n 0 --init nm.btm -o nm2.btm train.bin
-[ "$(flags nm2.btm)" = 0 ] || fail "--init did not keep the flags"
-expect_status 0 "$BTZPACK" -q --model=nm.btm -o nm.btz src
-rm -rf out && mkdir out
-expect_status 0 "$BTZUNPACK" -q --model=nm.btm -C out nm.btz
-same_file src/valid.bin out/src/valid.bin
+# Re-exports MODEL.btm with 0 steps, which must keep FLAGS, and packs src
+# with it into MODEL.btz, which must unpack.
+reexport_pack() {
+	# shellcheck disable=SC2086
+	expect_status 0 "$BTZTRAIN" $small -n 0 --init "$1.btm" -o "$1-2.btm" \
+		train.bin
+	[ "$(flags "$1-2.btm")" = "$2" ] || fail "--init did not keep the flags"
+	expect_status 0 "$BTZPACK" -q --model="$1.btm" -o "$1.btz" src
+	rm -rf out && mkdir out
+	expect_status 0 "$BTZUNPACK" -q --model="$1.btm" -C out "$1.btz"
+	same_file src/valid.bin out/src/valid.bin
+}
+reexport_pack nm 0
 sa=$(wc -c < s.btz)
 sn=$(wc -c < nm.btz)
 note "valid.bin packed: $sa bytes with the match layer, $sn without"
 [ "$sa" -lt "$sn" ] || fail "the match layer did not pay: $sa against $sn"
+
+# --span records an attention span (bits 16-31: span / 16), which --init
+# keeps; btzpack codes with it and the archive unpacks; a span must be a
+# multiple of 16 below the context.
+# shellcheck disable=SC2086
+expect_status 0 "$BTZTRAIN" $small -n 0 --init a.btm --span 16 -o sp.btm \
+	train.bin
+[ "$(flags sp.btm)" = 65537 ] || fail "--span 16 gave flags $(flags sp.btm)"
+reexport_pack sp 65537
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $small -n 0 --init a.btm --span 64 -o z.btm \
+	train.bin
+expect_err "not below context"
+# shellcheck disable=SC2086
+expect_status 1 "$BTZTRAIN" $small -n 0 --init a.btm --span 20 -o z.btm \
+	train.bin
+expect_err "not a multiple of 16"
+
 # shellcheck disable=SC2086
 expect_status 1 "$BTZTRAIN" $small -n 0 -o z.btm train.bin
 expect_err "--steps must be at least 1"

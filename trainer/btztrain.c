@@ -591,6 +591,11 @@ static void usage(FILE *f)
 "                        in the chunk (default for a new text model;\n"
 "                        else as --init or --resume load); --no-match,\n"
 "                        not\n"
+"      --span=N          attention span: each position attends to the\n"
+"                        window's first 16 and to the last N to N+15\n"
+"                        (N a multiple of 16 below the context; 0, every\n"
+"                        position; default as --init or --resume load,\n"
+"                        else 0)\n"
 "      --name=NAME       model name (default: the output's file name)\n"
 "  -d, --dim=N           model width (default 128)\n"
 "      --layers=N        layers (default 4)\n"
@@ -673,7 +678,8 @@ enum { O_RESUME = 256, O_VALID, O_VALID_BYTES, O_MODALITY, O_TRANSFORM,
        O_HEADS, O_KV, O_FF, O_CONTEXT, O_LR, O_LR_MIN, O_WARMUP, O_WD, O_CLIP,
        O_QAT, O_EVAL, O_TIME, O_STOP, O_CALIB, O_SEED, O_DEVICE, O_INIT, O_FP32,
        O_EMA,
-       O_MANIFEST, O_VALID_MANIFEST, O_QAT_ACT, O_MATCH, O_NO_MATCH };
+       O_MANIFEST, O_VALID_MANIFEST, O_QAT_ACT, O_MATCH, O_NO_MATCH,
+       O_SPAN };
 
 int main(int argc, char **argv)
 {
@@ -684,6 +690,7 @@ int main(int argc, char **argv)
 		{ "modality", 1, 0, O_MODALITY }, { "name", 1, 0, O_NAME },
 		{ "transform", 1, 0, O_TRANSFORM },
 		{ "match", 0, 0, O_MATCH },	{ "no-match", 0, 0, O_NO_MATCH },
+		{ "span", 1, 0, O_SPAN },
 		{ "manifest", 1, 0, O_MANIFEST },
 		{ "valid-manifest", 1, 0, O_VALID_MANIFEST },
 		{ "dim", 1, 0, 'd' },		{ "layers", 1, 0, O_LAYERS },
@@ -712,6 +719,7 @@ int main(int argc, char **argv)
 		.calib_bytes = 65536, .device = "auto",
 	};
 	int force = 0, c, transform_set = -1, match_set = -1;
+	long span_set = -1;
 
 	btz_cli_init(argv[0]);
 
@@ -759,6 +767,13 @@ int main(int argc, char **argv)
 		}
 		case O_MATCH: match_set = 1; break;
 		case O_NO_MATCH: match_set = 0; break;
+		case O_SPAN:
+			span_set = (long)parse_u32("--span", optarg);
+			if (span_set % BTZ_BTM_SPAN_UNIT != 0 ||
+			    span_set / BTZ_BTM_SPAN_UNIT > 0xffff)
+				btz_die("--span=%s: not a multiple of %u below "
+					"2^20", optarg, BTZ_BTM_SPAN_UNIT);
+			break;
 		case O_NAME: o.name = optarg; break;
 		case 'd': o.hp.d = parse_u32("--dim", optarg); break;
 		case O_LAYERS: o.hp.layers = parse_u32("--layers", optarg); break;
@@ -923,6 +938,14 @@ int main(int argc, char **argv)
 				       : o.hp.flags & ~BTZ_BTM_MATCH;
 	else if (!o.resume && !o.init && o.hp.modality == BTZ_MOD_TEXT)
 		o.hp.flags |= BTZ_BTM_MATCH;
+	/* The attention span: as asked, else as loaded (0 when new). */
+	if (span_set >= 0) {
+		o.hp.flags = (o.hp.flags & ~(0xffffu << BTZ_BTM_SPAN_SHIFT)) |
+			     (uint32_t)(span_set / BTZ_BTM_SPAN_UNIT)
+				     << BTZ_BTM_SPAN_SHIFT;
+		if (btz_hparams_check(&o.hp, &err) != BTZ_OK)
+			btz_die("--span: %s", err.msg);
+	}
 	fm->hp.flags = o.hp.flags;
 	/* A resumed run takes the shape and layout of its checkpoint. */
 	size_t T = o.hp.context, B = o.batch;
@@ -990,13 +1013,18 @@ int main(int argc, char **argv)
 	size_t nparams = 0;
 	for (size_t i = 0; i < np; i++)
 		nparams += cls[i] != 0;
+	char span_desc[32] = "";
+	if (btz_hp_span(&o.hp) > 0)
+		snprintf(span_desc, sizeof(span_desc), ", span %u",
+			 btz_hp_span(&o.hp));
 	if (!o.quiet)
 		fprintf(stderr,
 			"%s: %zu parameters (d %u, %u layers, %u/%u heads, ff %u, "
-			"context %u, layout %s), %zu training bytes, %zu "
+			"context %u%s, layout %s), %zu training bytes, %zu "
 			"validation; %s products\n", btz_progname, nparams,
 			o.hp.d, o.hp.layers, o.hp.heads, o.hp.kv_heads, o.hp.ff,
-			o.hp.context, btz_transform_name(o.hp.transform), tlen,
+			o.hp.context, span_desc,
+			btz_transform_name(o.hp.transform), tlen,
 			vlen, gops != NULL ? "GPU float32"
 			: bf16_on	   ? "bf16 (oneDNN)"
 					   : "float32");

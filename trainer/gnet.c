@@ -65,6 +65,7 @@ static struct tk_args args(const struct btz_gnet *g)
 	a.dh = (uint32_t)g->z.dh;
 	a.hq = (uint32_t)g->z.hq;
 	a.kv = (uint32_t)g->z.kv;
+	a.span = btz_hp_span(&g->hp);
 	a.scale = (float)(1 / sqrt((double)g->z.dh));
 	return a;
 }

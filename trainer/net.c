@@ -7,6 +7,7 @@
 #include "trainer/net.h"
 #include "trainer/bf16.h"
 #include "trainer/vec.h"
+#include "model/intops.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -305,6 +306,33 @@ static void transpose_kv(const struct btz_net *net, const float *x, float *xt)
 	}
 }
 
+/* Softmax's exponentials of row t's scores s[0..t] less sub, where the
+ * model's attention span leaves positions BTZ_ATT_SINK .. st - 1 out
+ * (their weights 0, as in the integer engine; st = btz_att_tail(t)):
+ * returns their sum. With max set, sub is ignored and the kept scores'
+ * maximum is returned in *max first. */
+static float kept_exp(const struct btz_net *net, float *s, size_t t,
+		      float sub, float *max)
+{
+	size_t st = btz_att_tail(t, btz_hp_span(&net->hp));
+	const size_t k = BTZ_ATT_SINK;
+
+	if (st == k) {
+		if (max != NULL)
+			sub = *max = btz_vec_max(s, t + 1);
+		return btz_vec_exp_sum(s, t + 1, sub);
+	}
+	if (max != NULL) {
+		float m0 = btz_vec_max(s, k);
+		float m1 = btz_vec_max(s + st, t + 1 - st);
+
+		sub = *max = m0 > m1 ? m0 : m1;
+	}
+	memset(s + k, 0, (st - k) * sizeof(*s));
+	return btz_vec_exp_sum(s, k, sub) +
+	       btz_vec_exp_sum(s + st, t + 1 - st, sub);
+}
+
 static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 {
 	size_t T = net->z.T, hq = net->z.hq, kv = net->z.kv, dh = net->z.dh;
@@ -340,8 +368,8 @@ static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 			for (size_t i = 0; i < n; i++) {
 				float *s = S + i * ke;
 				size_t t = r0 + i;
-				float mx = btz_vec_max(s, t + 1);
-				float sum = btz_vec_exp_sum(s, t + 1, mx);
+				float mx;
+				float sum = kept_exp(net, s, t, 0, &mx);
 
 				inv[i] = 1 / sum;
 				memset(s + t + 1, 0, (ke - t - 1) * sizeof(float));
@@ -409,7 +437,7 @@ static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 					float *p = P + i * ke;
 					size_t t = r0 + i;
 
-					btz_vec_exp_sum(p, t + 1, lse[t]);
+					kept_exp(net, p, t, lse[t], NULL);
 					memset(p + t + 1, 0,
 					       (ke - t - 1) * sizeof(float));
 				}

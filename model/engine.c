@@ -292,8 +292,12 @@ static void attend_block(struct btz_engine *e, size_t layer,
 
 	/* Blocks of rows outside, heads inside: a block's sink copy
 	 * overwrites positions that only later blocks leave out. */
-	for (size_t r0 = 0; r0 < nrows; r0 += ATT_BLOCK) {
-		size_t r1 = nrows - r0 < ATT_BLOCK ? nrows : r0 + ATT_BLOCK;
+	/* Under a span, blocks of 16 rows: the columns that a block
+	 * computes and its first rows skip stay below 32. */
+	size_t blk = e->span ? 16 : ATT_BLOCK;
+
+	for (size_t r0 = 0; r0 < nrows; r0 += blk) {
+		size_t r1 = nrows - r0 < blk ? nrows : r0 + blk;
 		size_t base = sink_before_tail(e, layer, w, p0 + r0);
 		size_t ncol = p0 + r1 - base;
 

@@ -30,6 +30,7 @@ struct btz_engine {
 	size_t hsz;           /* bytes of a head's keys (or values) */
 	int blk16;            /* the caches in kernels.h's blocked layout */
 	uint32_t span;        /* the model's attention span, 0: none */
+	uint32_t *sink_at;    /* [layers][nwin]: where the sink's copy is */
 	int8_t *kvrow;        /* [kvd] one row's keys or values */
 	int8_t *x, *q, *o, *x1, *a, *u, *h;
 	int32_t *acc, *r;
@@ -112,16 +113,24 @@ static void prefetch_kv(const struct btz_engine *e, size_t layer, size_t w,
 /* Under an attention span, window w's rows from position p on attend
  * to the sink and to positions from st = btz_att_tail(p) on, and never
  * again to those between: the sink's keys and values are copied over the
- * 16 positions just before st, so both parts are one run of the caches
- * (in either layout) from base = st - 16. Returns base (0: nothing left
- * out, nothing copied). */
+ * 16 positions just before st (once for each st), so both parts are
+ * one run of the caches (in either layout) from base = st - 16. Returns
+ * base (0: nothing left out, nothing copied). */
 static size_t sink_before_tail(struct btz_engine *e, size_t layer, size_t w,
 			       size_t p)
 {
 	size_t st = btz_att_tail(p, e->span), dh = e->m->dh;
+	uint32_t *at = &e->sink_at[layer * e->nwin + w];
 
-	if (st == BTZ_ATT_SINK)
+	/* A window starts again at position 0, whose rows keep all: the
+	 * record is cleared before any row needs a copy. */
+	if (st == BTZ_ATT_SINK) {
+		*at = 0;
 		return 0;
+	}
+	if (*at == st)
+		return st - BTZ_ATT_SINK;
+	*at = (uint32_t)st;
 	for (size_t g = 0; g < e->m->hp.kv_heads; g++) {
 		int8_t *K = cache_head(e, e->kc, layer, w, g);
 		int8_t *V = cache_head(e, e->vc, layer, w, g);
@@ -616,6 +625,7 @@ enum btz_status btz_engine_create(struct btz_engine **out,
 		ok = 0;
 	e->kc = xcalloc(cw, cache, &ok);
 	e->vc = xcalloc(cw, cache, &ok);
+	e->sink_at = xcalloc(cw, m->hp.layers * sizeof(uint32_t), &ok);
 	e->x = xcalloc(cr, d, &ok);
 	e->x1 = xcalloc(cr, d, &ok);
 	e->q = xcalloc(cr, e->qd, &ok);
@@ -664,6 +674,7 @@ void btz_engine_free(struct btz_engine *e)
 	free(e->pk);
 	free(e->kc);
 	free(e->vc);
+	free(e->sink_at);
 	free(e->x);
 	free(e->x1);
 	free(e->q);

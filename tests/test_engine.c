@@ -259,6 +259,46 @@ static void test_span_changes(struct btz_model *m)
 	CHECK(span > 0 && span + 32 <= m->hp.context);
 }
 
+/* An engine's window that starts again (a new chunk) gives what a fresh
+ * engine gives, whatever the rows before it left in the caches: here a
+ * window that ended where the span's tail starts where the new one's
+ * first does (32, span 32, one row a call as in decoding). */
+static void test_span_restart(const struct btz_model *m)
+{
+	size_t W = m->hp.context, n[2] = { 70, W };
+	uint8_t *data = malloc(2 * W);
+	int32_t(*a)[256] = malloc(W * sizeof(*a));
+	int32_t(*b)[256] = malloc(W * sizeof(*b));
+	uint32_t(*f)[256] = malloc(sizeof(*f));
+	struct btz_engine *e, *fresh;
+	struct btz_error err;
+
+	CHECK_EQ(btz_hp_span(&m->hp), 32);
+	text(data, 2 * W, 11);
+	CHECK_EQ(btz_engine_create(&e, m, 1, 1, &err), BTZ_OK);
+	CHECK_EQ(btz_engine_create(&fresh, m, 1, 1, &err), BTZ_OK);
+	for (size_t w = 0; w < 2; w++)
+		for (size_t t = 0; t < n[w]; t++) {
+			uint16_t tok = t ? data[w * W + t - 1] : BTZ_BTM_START;
+			uint32_t win = 0, pos = (uint32_t)t;
+
+			CHECK_EQ(btz_engine_rows(e, 1, &tok, &win, &pos, f,
+						 a + t, &err),
+				 BTZ_OK);
+			if (w == 1)
+				CHECK_EQ(btz_engine_rows(fresh, 1, &tok, &win,
+							 &pos, f, b + t, &err),
+					 BTZ_OK);
+		}
+	CHECK(memcmp(a, b, W * sizeof(*a)) == 0);
+	btz_engine_free(e);
+	btz_engine_free(fresh);
+	free(data);
+	free(a);
+	free(b);
+	free(f);
+}
+
 /* The models other than the golden one, and their CPU hashes. */
 struct other {
 	struct btz_model *m;
@@ -339,6 +379,7 @@ int main(int argc, char **argv)
 	test_att_tail();
 	test_span_changes(o[2].m);
 	test_span_changes(o[3].m);
+	test_span_restart(o[2].m);
 	/* Every kernel this CPU runs gives the pinned integers, in both
 	 * schedules (the engine picks its kernel from BTZ_KERNEL). */
 	for (const struct btz_kernels *const *k = btz_kernels_all(); *k; k++) {

@@ -300,9 +300,10 @@ static void attend_block(struct btz_engine *e, size_t layer,
 	size_t dh = m->dh, H = m->hp.heads, Hkv = m->hp.kv_heads;
 
 	/* Blocks of rows outside, heads inside: a block's sink copy
-	 * overwrites positions that only later blocks leave out. */
-	/* Under a span, blocks of 16 rows: the columns that a block
-	 * computes and its first rows skip stay below 32. */
+	 * overwrites positions that earlier blocks read and that no row of
+	 * it or of a later block reads. Under a span, blocks of 16 rows:
+	 * the columns that a block computes and its first rows skip stay
+	 * below 32. */
 	size_t blk = e->span ? 16 : ATT_BLOCK;
 
 	for (size_t r0 = 0; r0 < nrows; r0 += blk) {

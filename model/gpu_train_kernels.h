@@ -216,9 +216,12 @@ static inline BTZ_HD void tk_attn_dkv(size_t i, const struct tk_args *a)
 		/* From the first key of j's warp, so that a warp's threads
 		 * read the same row at once (rows before j add nothing). */
 		for (size_t t = j - j % 32; t < a->T; t++) {
-			if (t < j || (j >= BTZ_ATT_SINK &&
-				      j < btz_att_tail(t, a->span)))
+			if (t < j)
 				continue;
+			/* Past the sink, key j leaves a span's tail for
+			 * good. */
+			if (j >= BTZ_ATT_SINK && j < btz_att_tail(t, a->span))
+				break;
 			size_t off = (b * a->T + t) * a->hq + h * a->dh;
 			size_t li = (b * a->H + h) * a->T + t;
 			const float *q = a->q + off, *dO = a->dout + off;

@@ -306,31 +306,138 @@ static void transpose_kv(const struct btz_net *net, const float *x, float *xt)
 	}
 }
 
-/* Softmax's exponentials of row t's scores s[0..t] less sub, where the
- * model's attention span leaves positions BTZ_ATT_SINK .. st - 1 out
- * (their weights 0, as in the integer engine; st = btz_att_tail(t)):
- * returns their sum. With max set, sub is ignored and the kept scores'
- * maximum is returned in *max first. */
-static float kept_exp(const struct btz_net *net, float *s, size_t t,
-		      float sub, float *max)
+/* A block of rows under an attention span reads two runs of keys, laid
+ * out as the integer engine lays them (model/engine.c): columns 0 .. 15
+ * are keys 0 .. 15 (the sink) and a column c >= 16 is key c + base,
+ * base = the block's first tail start - 16; base 0 is one run. Each
+ * product below runs over both runs, with our kernels (own) or BLAS. */
+struct runs {
+	int own;
+	size_t base, ncol, dh, T, kv;
+};
+
+/* Columns c0 .. c0 + cols - 1 of C = a Q Kᵀ, keys from key0 on (K's
+ * rows, or KT's columns for our kernel). */
+static void qk_part(const struct runs *u, size_t n, float a, const float *Q,
+		    size_t ldq, const float *KT, const float *K, size_t key0,
+		    size_t c0, size_t cols, float *C)
 {
-	size_t st = btz_att_tail(t, btz_hp_span(&net->hp));
+	if (u->own)
+		btz_vec_att_qk(n, cols, u->dh, a, Q, ldq, KT + key0, u->T,
+			       C + c0, u->ncol);
+	else
+		btz_mm(0, 1, (int)n, (int)cols, (int)u->dh, a, Q, (int)ldq,
+		       K + key0 * u->kv, (int)u->kv, 0, C + c0, (int)u->ncol);
+}
+
+static void runs_qk(const struct runs *u, size_t n, float a, const float *Q,
+		    size_t ldq, const float *KT, const float *K, float *C)
+{
 	const size_t k = BTZ_ATT_SINK;
 
-	if (st == k) {
-		if (max != NULL)
-			sub = *max = btz_vec_max(s, t + 1);
-		return btz_vec_exp_sum(s, t + 1, sub);
+	if (u->base == 0) {
+		qk_part(u, n, a, Q, ldq, KT, K, 0, 0, u->ncol, C);
+		return;
 	}
-	if (max != NULL) {
-		float m0 = btz_vec_max(s, k);
-		float m1 = btz_vec_max(s + st, t + 1 - st);
+	qk_part(u, n, a, Q, ldq, KT, K, 0, 0, k, C);
+	qk_part(u, n, a, Q, ldq, KT, K, u->base + k, k, u->ncol - k, C);
+}
 
-		sub = *max = m0 > m1 ? m0 : m1;
+/* C (+)= P's columns c0 .. c0 + cols - 1 times V's rows from key0. */
+static void pv_part(const struct runs *u, size_t n, const float *P,
+		    const float *V, size_t key0, size_t c0, size_t cols,
+		    float *C, size_t ldc, int add)
+{
+	if (u->own)
+		btz_vec_att_pv(n, cols, u->dh, P + c0, u->ncol,
+			       V + key0 * u->kv, u->kv, C, ldc, add);
+	else
+		btz_mm(0, 0, (int)n, (int)u->dh, (int)cols, 1, P + c0,
+		       (int)u->ncol, V + key0 * u->kv, (int)u->kv, add, C,
+		       (int)ldc);
+}
+
+/* C = P V over both runs. */
+static void runs_pv(const struct runs *u, size_t n, const float *P,
+		    const float *V, float *C, size_t ldc)
+{
+	const size_t k = BTZ_ATT_SINK;
+
+	if (u->base == 0) {
+		pv_part(u, n, P, V, 0, 0, u->ncol, C, ldc, 0);
+		return;
 	}
-	memset(s + k, 0, (st - k) * sizeof(*s));
-	return btz_vec_exp_sum(s, k, sub) +
-	       btz_vec_exp_sum(s + st, t + 1 - st, sub);
+	pv_part(u, n, P, V, u->base + k, k, u->ncol - k, C, ldc, 0);
+	pv_part(u, n, P, V, 0, 0, k, C, ldc, 1);
+}
+
+/* Rows of C (key rows, stride kv) += Pᵀ D over both runs. */
+static void runs_ptd(const struct runs *u, size_t n, const float *P,
+		     const float *D, size_t ldd, float *C)
+{
+	const size_t k = BTZ_ATT_SINK;
+	size_t part[2][3] = { { 0, 0, u->ncol }, { 0, 0, k } };
+
+	if (u->base > 0) {
+		part[1][0] = u->base + k; /* key0, c0, cols of the tail */
+		part[1][1] = k;
+		part[1][2] = u->ncol - k;
+		part[0][2] = k;
+	}
+	for (int i = 0; i < (u->base > 0 ? 2 : 1); i++) {
+		size_t key0 = part[i][0], c0 = part[i][1], cols = part[i][2];
+
+		if (u->own)
+			btz_vec_att_ptd(n, cols, u->dh, P + c0, u->ncol, D,
+					ldd, C + key0 * u->kv, u->kv);
+		else
+			btz_mm(1, 0, (int)cols, (int)u->dh, (int)n, 1, P + c0,
+			       (int)u->ncol, D, (int)ldd, 1, C + key0 * u->kv,
+			       (int)u->kv);
+	}
+}
+
+/* The block of rows r0 .. ke - 1: its runs (struct runs). */
+static struct runs block_runs(const struct btz_net *net, int own,
+			      size_t r0, size_t ke)
+{
+	struct runs u = { own, 0, ke, net->z.dh, net->z.T, net->z.kv };
+
+	u.base = btz_att_tail(r0, btz_hp_span(&net->hp)) - BTZ_ATT_SINK;
+	u.ncol = ke - u.base;
+	return u;
+}
+
+/* Softmax's exponentials of row t's scores s (the block's columns u)
+ * less sub: the columns of keys 0 .. t that the span keeps, those of
+ * the keys it leaves out (after the sink, before t's own tail) and past
+ * t set to 0. Returns their sum; with max set, sub is ignored and the
+ * kept scores' maximum is returned in *max first. */
+static float kept_exp(const struct btz_net *net, const struct runs *u,
+		      float *s, size_t t, float sub, float *max)
+{
+	const size_t k = BTZ_ATT_SINK;
+	size_t st = btz_att_tail(t, btz_hp_span(&net->hp));
+	size_t len = t + 1 - u->base, tail = st - u->base;
+	float sum;
+
+	if (tail == k) {
+		if (max != NULL)
+			sub = *max = btz_vec_max(s, len);
+		sum = btz_vec_exp_sum(s, len, sub);
+	} else {
+		if (max != NULL) {
+			float m0 = btz_vec_max(s, k);
+			float m1 = btz_vec_max(s + tail, len - tail);
+
+			sub = *max = m0 > m1 ? m0 : m1;
+		}
+		memset(s + k, 0, (tail - k) * sizeof(*s));
+		sum = btz_vec_exp_sum(s, k, sub) +
+		      btz_vec_exp_sum(s + tail, len - tail, sub);
+	}
+	memset(s + len, 0, (u->ncol - len) * sizeof(*s));
+	return sum;
 }
 
 static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
@@ -353,35 +460,25 @@ static void attn_fwd(struct btz_net *net, struct btz_net_layer *a)
 
 		for (size_t r0 = 0; r0 < T; r0 += ROWBLOCK) {
 			size_t n = T - r0 < ROWBLOCK ? T - r0 : ROWBLOCK;
-			size_t ke = r0 + n;
+			struct runs u = block_runs(net, own, r0, r0 + n);
 			const float *qr = a->q + (b * T + r0) * hq + h * dh;
 
-			if (own)
-				btz_vec_att_qk(n, ke, dh, scale, qr, hq, KT, T,
-					       S, ke);
-			else
-				btz_mm(0, 1, (int)n, (int)ke, (int)dh, scale,
-				       qr, (int)hq, kb, (int)kv, 0, S, (int)ke);
+			runs_qk(&u, n, scale, qr, hq, KT, kb, S);
 			float inv[ROWBLOCK];
 			float *o = a->o + (b * T + r0) * hq + h * dh;
 
 			for (size_t i = 0; i < n; i++) {
-				float *s = S + i * ke;
 				size_t t = r0 + i;
 				float mx;
-				float sum = kept_exp(net, s, t, 0, &mx);
+				float sum = kept_exp(net, &u, S + i * u.ncol, t,
+						     0, &mx);
 
 				inv[i] = 1 / sum;
-				memset(s + t + 1, 0, (ke - t - 1) * sizeof(float));
 				lse[t] = mx + logf(sum);
 			}
 			/* The weights stay unnormalized: scaling the dh outputs
 			 * of a row costs less than its t + 1 weights. */
-			if (own)
-				btz_vec_att_pv(n, ke, dh, S, ke, vb, kv, o, hq);
-			else
-				btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1, S,
-				       (int)ke, vb, (int)kv, 0, o, (int)hq);
+			runs_pv(&u, n, S, vb, o, hq);
 			for (size_t i = 0; i < n; i++)
 				btz_vec_scale(o + i * hq, dh, inv[i]);
 		}
@@ -415,65 +512,33 @@ static void attn_bwd(struct btz_net *net, const struct btz_net_layer *a)
 		float *dkb = net->dk + b * T * kv + g * dh;
 		float *dvb = net->dv + b * T * kv + g * dh;
 
-
 		for (size_t h = 0; h < H; h++) {
 			if (h * Hkv / H != g)
 				continue;
 			const float *lse = a->lse + (b * H + h) * T;
 			for (size_t r0 = 0; r0 < T; r0 += ROWBLOCK) {
 				size_t n = T - r0 < ROWBLOCK ? T - r0 : ROWBLOCK;
-				size_t ke = r0 + n, row = (b * T + r0) * hq + h * dh;
+				size_t row = (b * T + r0) * hq + h * dh;
+				struct runs u = block_runs(net, own, r0, r0 + n);
 				const float *qr = a->q + row, *orow = a->o + row;
 				const float *dor = net->do_ + row;
 
-				if (own)
-					btz_vec_att_qk(n, ke, dh, scale, qr, hq,
-						       KT, T, P, ke);
-				else
-					btz_mm(0, 1, (int)n, (int)ke, (int)dh,
-					       scale, qr, (int)hq, kb, (int)kv,
-					       0, P, (int)ke);
+				runs_qk(&u, n, scale, qr, hq, KT, kb, P);
+				for (size_t i = 0; i < n; i++)
+					kept_exp(net, &u, P + i * u.ncol, r0 + i,
+						 lse[r0 + i], NULL);
+				runs_ptd(&u, n, P, dor, hq, dvb);
+				runs_qk(&u, n, 1, dor, hq, VT, vb, dP);
 				for (size_t i = 0; i < n; i++) {
-					float *p = P + i * ke;
-					size_t t = r0 + i;
-
-					kept_exp(net, p, t, lse[t], NULL);
-					memset(p + t + 1, 0,
-					       (ke - t - 1) * sizeof(float));
-				}
-				if (own) {
-					btz_vec_att_ptd(n, ke, dh, P, ke, dor, hq,
-							dvb, kv);
-					btz_vec_att_qk(n, ke, dh, 1, dor, hq, VT,
-						       T, dP, ke);
-				} else {
-					btz_mm(1, 0, (int)ke, (int)dh, (int)n, 1,
-					       P, (int)ke, dor, (int)hq, 1, dvb,
-					       (int)kv);
-					btz_mm(0, 1, (int)n, (int)ke, (int)dh, 1,
-					       dor, (int)hq, vb, (int)kv, 0, dP,
-					       (int)ke);
-				}
-				for (size_t i = 0; i < n; i++) {
-					float *p = P + i * ke, *dp = dP + i * ke;
+					float *p = P + i * u.ncol;
+					float *dp = dP + i * u.ncol;
 					float di = 0;
 					for (size_t c = 0; c < dh; c++)
 						di += dor[i * hq + c] * orow[i * hq + c];
-					btz_vec_dsoftmax(dp, p, ke, di, scale);
+					btz_vec_dsoftmax(dp, p, u.ncol, di, scale);
 				}
-				if (own) {
-					btz_vec_att_pv(n, ke, dh, dP, ke, kb, kv,
-						       net->dq + row, hq);
-					btz_vec_att_ptd(n, ke, dh, dP, ke, qr, hq,
-							dkb, kv);
-				} else {
-					btz_mm(0, 0, (int)n, (int)dh, (int)ke, 1,
-					       dP, (int)ke, kb, (int)kv, 0,
-					       net->dq + row, (int)hq);
-					btz_mm(1, 0, (int)ke, (int)dh, (int)n, 1,
-					       dP, (int)ke, qr, (int)hq, 1, dkb,
-					       (int)kv);
-				}
+				runs_pv(&u, n, dP, kb, net->dq + row, hq);
+				runs_ptd(&u, n, dP, qr, hq, dkb);
 			}
 		}
 	}

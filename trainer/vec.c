@@ -377,6 +377,13 @@ AVX512 static void pv512(size_t n, size_t ke, const float *P, size_t ldp,
 	wsum512(n, ke, P, ldp, 1, V, ldv, C, ldc, 0);
 }
 
+AVX512 static void pv512_add(size_t n, size_t ke, const float *P,
+			     size_t ldp, const float *V, size_t ldv, float *C,
+			     size_t ldc)
+{
+	wsum512(n, ke, P, ldp, 1, V, ldv, C, ldc, 1);
+}
+
 AVX512 static void ptd512(size_t n, size_t ke, const float *P, size_t ldp,
 			  const float *D, size_t ldd, float *C, size_t ldc)
 {
@@ -432,15 +439,18 @@ static void wsum(size_t nc, size_t nk, size_t dh, const float *W, size_t wr,
 
 void btz_vec_att_pv(size_t n, size_t ke, size_t dh, const float *P,
 		    size_t ldp, const float *V, size_t ldv, float *C,
-		    size_t ldc)
+		    size_t ldc, int add)
 {
 #ifdef HAVE_X86
 	if (btz_vec_att_ok(dh)) {
-		pv512(n, ke, P, ldp, V, ldv, C, ldc);
+		if (add)
+			pv512_add(n, ke, P, ldp, V, ldv, C, ldc);
+		else
+			pv512(n, ke, P, ldp, V, ldv, C, ldc);
 		return;
 	}
 #endif
-	wsum(n, ke, dh, P, ldp, 1, V, ldv, C, ldc, 0);
+	wsum(n, ke, dh, P, ldp, 1, V, ldv, C, ldc, add);
 }
 
 void btz_vec_att_ptd(size_t n, size_t ke, size_t dh, const float *P,

@@ -28,7 +28,8 @@ void btz_vec_swiglu_bwd(const float *a, const float *u, const float *dh,
  * heads of 16, the shipped models'), the plain loops serving any dh.
  *	btz_vec_att_qk: C[i][j] = a · Σ_c A[i][c] · BT[c][j] (C = a A Bᵀ
  *			  with B given transposed, BT [dh][ke])
- *	btz_vec_att_pv: C[i][c] = Σ_j P[i][j] · V[j][c]	    (C = P V)
+ *	btz_vec_att_pv: C[i][c] (+)= Σ_j P[i][j] · V[j][c] (C (+)= P V;
+ *			  add, else =)
  *	btz_vec_att_ptd: C[j][c] += Σ_i P[i][j] · D[i][c]   (C += Pᵀ D) */
 int btz_vec_att_ok(size_t dh);
 void btz_vec_att_qk(size_t n, size_t ke, size_t dh, float a, const float *A,
@@ -36,7 +37,7 @@ void btz_vec_att_qk(size_t n, size_t ke, size_t dh, float a, const float *A,
 		    size_t ldc);
 void btz_vec_att_pv(size_t n, size_t ke, size_t dh, const float *P,
 		    size_t ldp, const float *V, size_t ldv, float *C,
-		    size_t ldc);
+		    size_t ldc, int add);
 void btz_vec_att_ptd(size_t n, size_t ke, size_t dh, const float *P,
 		     size_t ldp, const float *D, size_t ldd, float *C,
 		     size_t ldc);

@@ -511,9 +511,9 @@ enum btz_status btz_fmodel_forward_ex(const struct btz_fmodel *fm,
 				/* Past the sink, the span's tail (all of it
 				 * without a span). */
 				size_t st = btz_att_tail(t, btz_hp_span(hp));
-#define KEPT(j) (j = (j + 1 == BTZ_ATT_SINK ? st : j + 1))
 
-				for (size_t j = 0; j <= t; KEPT(j)) {
+				for (size_t j = 0; j <= t;
+				     j = btz_att_next(j, st)) {
 					const float *kj = k + j * kvd + g * dh;
 					double s = 0;
 
@@ -523,19 +523,20 @@ enum btz_status btz_fmodel_forward_ex(const struct btz_fmodel *fm,
 					if (p[j] > mx)
 						mx = p[j];
 				}
-				for (size_t j = 0; j <= t; KEPT(j)) {
+				for (size_t j = 0; j <= t;
+				     j = btz_att_next(j, st)) {
 					p[j] = (float)exp(p[j] - mx);
 					z += p[j];
 				}
 				for (size_t c = 0; c < dh; c++) {
 					double acc = 0;
 
-					for (size_t j = 0; j <= t; KEPT(j))
+					for (size_t j = 0; j <= t;
+					     j = btz_att_next(j, st))
 						acc += (double)p[j] *
 						       v[j * kvd + g * dh + c];
 					o[t * d + h * dh + c] = (float)(acc / z);
 				}
-#undef KEPT
 			}
 		matmul(r, o, ly->wo, n, d, d);
 		for (size_t i = 0; i < n * d; i++)

@@ -81,9 +81,8 @@ static inline BTZ_HD void gk_attend(size_t i, const struct gk_args *a)
 	int32_t mx = INT32_MIN;
 	/* Past the sink, the span's tail (all of it without a span). */
 	size_t st = btz_att_tail(p, a->span);
-#define GK_KEPT(j) (j = (j + 1 == BTZ_ATT_SINK ? st : j + 1))
 
-	for (size_t j = 0; j <= p; GK_KEPT(j)) {
+	for (size_t j = 0; j <= p; j = btz_att_next(j, st)) {
 		int32_t s = gk_dot(q, K + j * dh, dh);
 
 		if (s > mx)
@@ -91,7 +90,7 @@ static inline BTZ_HD void gk_attend(size_t i, const struct gk_args *a)
 	}
 	for (size_t c = 0; c < dh; c++)
 		num[c] = 0;
-	for (size_t j = 0; j <= p; GK_KEPT(j)) {
+	for (size_t j = 0; j <= p; j = btz_att_next(j, st)) {
 		uint16_t e = btz_att_weight(gk_dot(q, K + j * dh, dh), mx,
 					    a->a_mul, a->a_shift,
 					    a->att_table);
@@ -103,7 +102,6 @@ static inline BTZ_HD void gk_attend(size_t i, const struct gk_args *a)
 	for (size_t c = 0; c < dh; c++)
 		a->out8[r * a->qd + h * dh + c] =
 			btz_att_out(num[c], a->ao_shift, z);
-#undef GK_KEPT
 }
 
 static inline BTZ_HD void gk_run(enum gk_id id, size_t i,

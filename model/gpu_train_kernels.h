@@ -126,10 +126,6 @@ static inline BTZ_HD void tk_head(size_t i, const struct tk_args *a,
 	*b = i / a->T / a->H;
 }
 
-/* The next key of a row after key j: past the sink, the first of the
- * attention span's tail st (model/intops.h). */
-#define TK_KEPT(j, st) (j = (j + 1 == BTZ_ATT_SINK ? (st) : j + 1))
-
 /* Softmax over keys 0..t of row t, head h (those the span keeps): two
  * passes (maximum, then weights), the output normalized at the end. */
 static inline BTZ_HD void tk_attn(size_t i, const struct tk_args *a)
@@ -144,14 +140,14 @@ static inline BTZ_HD void tk_attn(size_t i, const struct tk_args *a)
 	const float *vb = a->v + b * a->T * a->kv + g * a->dh;
 	size_t st = btz_att_tail(t, a->span);
 
-	for (size_t j = 0; j <= t; TK_KEPT(j, st)) {
+	for (size_t j = 0; j <= t; j = btz_att_next(j, st)) {
 		float s = a->scale * tk_dot(q, kb + j * a->kv, a->dh);
 
 		mx = s > mx ? s : mx;
 	}
 	for (uint32_t c = 0; c < a->dh; c++)
 		acc[c] = 0;
-	for (size_t j = 0; j <= t; TK_KEPT(j, st)) {
+	for (size_t j = 0; j <= t; j = btz_att_next(j, st)) {
 		float p = expf(a->scale * tk_dot(q, kb + j * a->kv, a->dh) - mx);
 
 		sum += p;
@@ -188,7 +184,7 @@ static inline BTZ_HD void tk_attn_dq(size_t i, const struct tk_args *a)
 
 	for (uint32_t c = 0; c < a->dh; c++)
 		acc[c] = 0;
-	for (size_t j = 0; j <= t; TK_KEPT(j, st)) {
+	for (size_t j = 0; j <= t; j = btz_att_next(j, st)) {
 		float p = expf(a->scale * tk_dot(q, kb + j * a->kv, a->dh) - lse);
 		float ds = p * (tk_dot(dO, vb + j * a->kv, a->dh) - D) * a->scale;
 

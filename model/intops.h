@@ -113,6 +113,13 @@ static inline BTZ_HD size_t btz_att_tail(size_t p, uint32_t span)
 	return (p + 1 - span) / 16 * 16;
 }
 
+/* The position a row attends to after j, its tail starting at st
+ * (btz_att_tail): past the sink, st. */
+static inline BTZ_HD size_t btz_att_next(size_t j, size_t st)
+{
+	return j + 1 == BTZ_ATT_SINK ? st : j + 1;
+}
+
 /* One output of a head: the weighted sum num over the weights' sum z. */
 static inline BTZ_HD int8_t btz_att_out(int64_t num, int32_t ao_shift,
 					int64_t z)

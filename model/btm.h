@@ -20,7 +20,9 @@ extern const uint8_t btz_btm_magic[8];
  * whole window (doc/model.md, "Attention span"). */
 #define BTZ_BTM_SPAN_SHIFT 16
 #define BTZ_BTM_SPAN_UNIT 16u
-#define BTZ_BTM_FLAGS (BTZ_BTM_MATCH | 0xffff0000u)
+#define BTZ_BTM_SPAN_MASK 0xffff0000u
+#define BTZ_BTM_SPAN_MAX (0xffffu * BTZ_BTM_SPAN_UNIT)
+#define BTZ_BTM_FLAGS (BTZ_BTM_MATCH | BTZ_BTM_SPAN_MASK)
 
 struct btz_hparams {
 	uint32_t d, layers, heads, kv_heads, ff, context;
@@ -59,6 +61,14 @@ struct btz_model {
 static inline uint32_t btz_hp_span(const struct btz_hparams *hp)
 {
 	return (hp->flags >> BTZ_BTM_SPAN_SHIFT) * BTZ_BTM_SPAN_UNIT;
+}
+
+/* Sets it: span a multiple of BTZ_BTM_SPAN_UNIT, at most
+ * BTZ_BTM_SPAN_MAX. */
+static inline void btz_hp_set_span(struct btz_hparams *hp, uint32_t span)
+{
+	hp->flags = (hp->flags & ~BTZ_BTM_SPAN_MASK) |
+		    span / BTZ_BTM_SPAN_UNIT << BTZ_BTM_SPAN_SHIFT;
 }
 
 /* Validates hyperparameters against the limits of doc/model.md. */

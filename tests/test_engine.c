@@ -252,7 +252,7 @@ static void test_span_changes(struct btz_model *m)
 	uint64_t a, b, c, d;
 
 	test_schedules(m, &a, &b);
-	m->hp.flags &= 0xffffu;
+	btz_hp_set_span(&m->hp, 0);
 	test_schedules(m, &c, &d);
 	m->hp.flags = flags;
 	CHECK(a != c && b != d);
@@ -349,8 +349,8 @@ int main(int argc, char **argv)
 	char why[256];
 	int cuda_only = argc > 1 && strcmp(argv[1], "cuda") == 0, skip = 0;
 
-	o[2].m->hp.flags |= 2u << BTZ_BTM_SPAN_SHIFT;
-	o[3].m->hp.flags |= 1u << BTZ_BTM_SPAN_SHIFT;
+	btz_hp_set_span(&o[2].m->hp, 32);
+	btz_hp_set_span(&o[3].m->hp, 16);
 	for (size_t i = 0; i < NO; i++) {
 		test_schedules(o[i].m, &o[i].hl, &o[i].hf);
 		o[i].hc = test_coding(o[i].m, 0);

@@ -94,7 +94,7 @@ static void check_model(const struct btz_hparams *hp, size_t B,
 		/* The span leaves positions out: without it, another loss. */
 		uint32_t flags = fm->hp.flags;
 
-		fm->hp.flags &= 0xffffu;
+		btz_hp_set_span(&fm->hp, 0);
 		CHECK(ref_loss(fm, data, B, T) != ref);
 		fm->hp.flags = flags;
 	}
@@ -259,8 +259,8 @@ int main(int argc, char **argv)
 	/* Attention spans: 32 positions over windows of 300, 16 over 130. */
 	struct btz_hparams d = b, e = c;
 
-	d.flags = 2u << BTZ_BTM_SPAN_SHIFT;
-	e.flags = 1u << BTZ_BTM_SPAN_SHIFT;
+	btz_hp_set_span(&d, 32);
+	btz_hp_set_span(&e, 16);
 
 	if (argc > 1 && strcmp(argv[1], "cuda") == 0) {
 		char why[256];

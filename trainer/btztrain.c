@@ -770,7 +770,7 @@ int main(int argc, char **argv)
 		case O_SPAN:
 			span_set = (long)parse_u32("--span", optarg);
 			if (span_set % BTZ_BTM_SPAN_UNIT != 0 ||
-			    span_set / BTZ_BTM_SPAN_UNIT > 0xffff)
+			    span_set > BTZ_BTM_SPAN_MAX)
 				btz_die("--span=%s: not a multiple of %u below "
 					"2^20", optarg, BTZ_BTM_SPAN_UNIT);
 			break;
@@ -940,9 +940,7 @@ int main(int argc, char **argv)
 		o.hp.flags |= BTZ_BTM_MATCH;
 	/* The attention span: as asked, else as loaded (0 when new). */
 	if (span_set >= 0) {
-		o.hp.flags = (o.hp.flags & ~(0xffffu << BTZ_BTM_SPAN_SHIFT)) |
-			     (uint32_t)(span_set / BTZ_BTM_SPAN_UNIT)
-				     << BTZ_BTM_SPAN_SHIFT;
+		btz_hp_set_span(&o.hp, (uint32_t)span_set);
 		if (btz_hparams_check(&o.hp, &err) != BTZ_OK)
 			btz_die("--span: %s", err.msg);
 	}

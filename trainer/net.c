@@ -310,82 +310,77 @@ static void transpose_kv(const struct btz_net *net, const float *x, float *xt)
  * out as the integer engine lays them (model/engine.c): columns 0 .. 15
  * are keys 0 .. 15 (the sink) and a column c >= 16 is key c + base,
  * base = the block's first tail start - 16; base 0 is one run. Each
- * product below runs over both runs, with our kernels (own) or BLAS. */
+ * product below runs over the runs, with our kernels (own) or BLAS. */
 struct runs {
 	int own;
 	size_t base, ncol, dh, T, kv;
+	int n;
+	struct { size_t key0, c0, cols; } r[2]; /* first key, column; columns */
 };
 
-/* Columns c0 .. c0 + cols - 1 of C = a Q Kᵀ, keys from key0 on (K's
- * rows, or KT's columns for our kernel). */
-static void qk_part(const struct runs *u, size_t n, float a, const float *Q,
-		    size_t ldq, const float *KT, const float *K, size_t key0,
-		    size_t c0, size_t cols, float *C)
+/* The block of rows r0 .. ke - 1: its runs. */
+static struct runs block_runs(const struct btz_net *net, int own,
+			      size_t r0, size_t ke)
 {
-	if (u->own)
-		btz_vec_att_qk(n, cols, u->dh, a, Q, ldq, KT + key0, u->T,
-			       C + c0, u->ncol);
-	else
-		btz_mm(0, 1, (int)n, (int)cols, (int)u->dh, a, Q, (int)ldq,
-		       K + key0 * u->kv, (int)u->kv, 0, C + c0, (int)u->ncol);
+	const size_t k = BTZ_ATT_SINK;
+	struct runs u = { own, 0, ke, net->z.dh, net->z.T, net->z.kv, 1,
+			  { { 0, 0, ke }, { 0, 0, 0 } } };
+
+	u.base = btz_att_tail(r0, btz_hp_span(&net->hp)) - k;
+	if (u.base > 0) {
+		u.ncol = ke - u.base;
+		u.n = 2;
+		u.r[0].cols = k;
+		u.r[1].key0 = u.base + k;
+		u.r[1].c0 = k;
+		u.r[1].cols = u.ncol - k;
+	}
+	return u;
 }
 
+/* C = a Q Kᵀ (K's rows, or KT's columns for our kernel). */
 static void runs_qk(const struct runs *u, size_t n, float a, const float *Q,
 		    size_t ldq, const float *KT, const float *K, float *C)
 {
-	const size_t k = BTZ_ATT_SINK;
+	for (int i = 0; i < u->n; i++) {
+		size_t key0 = u->r[i].key0, c0 = u->r[i].c0;
+		size_t cols = u->r[i].cols;
 
-	if (u->base == 0) {
-		qk_part(u, n, a, Q, ldq, KT, K, 0, 0, u->ncol, C);
-		return;
+		if (u->own)
+			btz_vec_att_qk(n, cols, u->dh, a, Q, ldq, KT + key0,
+				       u->T, C + c0, u->ncol);
+		else
+			btz_mm(0, 1, (int)n, (int)cols, (int)u->dh, a, Q,
+			       (int)ldq, K + key0 * u->kv, (int)u->kv, 0,
+			       C + c0, (int)u->ncol);
 	}
-	qk_part(u, n, a, Q, ldq, KT, K, 0, 0, k, C);
-	qk_part(u, n, a, Q, ldq, KT, K, u->base + k, k, u->ncol - k, C);
 }
 
-/* C (+)= P's columns c0 .. c0 + cols - 1 times V's rows from key0. */
-static void pv_part(const struct runs *u, size_t n, const float *P,
-		    const float *V, size_t key0, size_t c0, size_t cols,
-		    float *C, size_t ldc, int add)
-{
-	if (u->own)
-		btz_vec_att_pv(n, cols, u->dh, P + c0, u->ncol,
-			       V + key0 * u->kv, u->kv, C, ldc, add);
-	else
-		btz_mm(0, 0, (int)n, (int)u->dh, (int)cols, 1, P + c0,
-		       (int)u->ncol, V + key0 * u->kv, (int)u->kv, add, C,
-		       (int)ldc);
-}
-
-/* C = P V over both runs. */
+/* C = P V. */
 static void runs_pv(const struct runs *u, size_t n, const float *P,
 		    const float *V, float *C, size_t ldc)
 {
-	const size_t k = BTZ_ATT_SINK;
+	for (int i = 0; i < u->n; i++) {
+		size_t key0 = u->r[i].key0, c0 = u->r[i].c0;
+		size_t cols = u->r[i].cols;
 
-	if (u->base == 0) {
-		pv_part(u, n, P, V, 0, 0, u->ncol, C, ldc, 0);
-		return;
+		if (u->own)
+			btz_vec_att_pv(n, cols, u->dh, P + c0, u->ncol,
+				       V + key0 * u->kv, u->kv, C, ldc, i > 0);
+		else
+			btz_mm(0, 0, (int)n, (int)u->dh, (int)cols, 1, P + c0,
+			       (int)u->ncol, V + key0 * u->kv, (int)u->kv,
+			       i > 0, C, (int)ldc);
 	}
-	pv_part(u, n, P, V, u->base + k, k, u->ncol - k, C, ldc, 0);
-	pv_part(u, n, P, V, 0, 0, k, C, ldc, 1);
 }
 
-/* Rows of C (key rows, stride kv) += Pᵀ D over both runs. */
+/* Rows of C (key rows, stride kv) += Pᵀ D. */
 static void runs_ptd(const struct runs *u, size_t n, const float *P,
 		     const float *D, size_t ldd, float *C)
 {
-	const size_t k = BTZ_ATT_SINK;
-	size_t part[2][3] = { { 0, 0, u->ncol }, { 0, 0, k } };
-
-	if (u->base > 0) {
-		part[1][0] = u->base + k; /* key0, c0, cols of the tail */
-		part[1][1] = k;
-		part[1][2] = u->ncol - k;
-		part[0][2] = k;
-	}
-	for (int i = 0; i < (u->base > 0 ? 2 : 1); i++) {
-		size_t key0 = part[i][0], c0 = part[i][1], cols = part[i][2];
+	for (int i = 0; i < u->n; i++) {
+		size_t key0 = u->r[i].key0, c0 = u->r[i].c0;
+		size_t cols = u->r[i].cols;
 
 		if (u->own)
 			btz_vec_att_ptd(n, cols, u->dh, P + c0, u->ncol, D,
@@ -395,17 +390,6 @@ static void runs_ptd(const struct runs *u, size_t n, const float *P,
 			       (int)u->ncol, D, (int)ldd, 1, C + key0 * u->kv,
 			       (int)u->kv);
 	}
-}
-
-/* The block of rows r0 .. ke - 1: its runs (struct runs). */
-static struct runs block_runs(const struct btz_net *net, int own,
-			      size_t r0, size_t ke)
-{
-	struct runs u = { own, 0, ke, net->z.dh, net->z.T, net->z.kv };
-
-	u.base = btz_att_tail(r0, btz_hp_span(&net->hp)) - BTZ_ATT_SINK;
-	u.ncol = ke - u.base;
-	return u;
 }
 
 /* Softmax's exponentials of row t's scores s (the block's columns u)
